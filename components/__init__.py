@@ -1,0 +1,1 @@
+"""agent-sandbox-platform components: importable by any Pulumi program (see examples/)."""
