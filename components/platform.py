@@ -46,9 +46,16 @@ class SandboxPlatform(pulumi.ComponentResource):
             self.node_pool = SandboxNodePool(
                 f"{name}-sandbox-pool",
                 SandboxNodePoolArgs(s, self.cluster.cluster_name, checked.capacity),
-                pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+                pulumi.ResourceOptions(parent=self),
             )
         _ = (k8s, placement)  # used by the layers below
+
+        # [layer: isolation] IsolationRuntime — kata-deploy + RuntimeClasses (issue 3)
+        # [layer: control-plane] ControlPlane — agent-sandbox CRDs + controller (issue 4)
+        # [layer: router] Router (issue 5)
+        # [layer: gateway] Gateway (issue 5)
+        # [layer: admission] AdmissionBackstop (issue 7)
+        # [layer: sandboxes] SandboxSet (issue 6)
 
         self.exports = {
             "clusterName": self.cluster.cluster_name,
@@ -58,5 +65,10 @@ class SandboxPlatform(pulumi.ComponentResource):
             "defaultRuntimeClass": s.isolation.effective_default_runtime_class,
             "capacity": checked.capacity.as_output() if checked.capacity else None,
             "sandboxPool": self.node_pool.node_pool.name if self.node_pool else None,
+            # [exports: isolation]
+            # [exports: control-plane]
+            # [exports: router]
+            # [exports: gateway]
+            # [exports: sandboxes]
         }
         self.register_outputs(self.exports)
