@@ -113,8 +113,13 @@ def _plain(value: Any, path: str, secrets: list[str]) -> Any:
 class PlatformMocks(pulumi_mocks.Mocks):
     """Provider stand-ins: echo inputs, plus the few outputs the program reads back."""
 
-    def __init__(self, stack_references: Mapping[str, Mapping[str, Any]] | None = None):
+    def __init__(
+        self,
+        stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+        stack_reference_secrets: Mapping[str, set[str]] | None = None,
+    ):
         self.stack_references = dict(stack_references or {})
+        self.stack_reference_secrets = dict(stack_reference_secrets or {})
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -132,7 +137,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             if ref not in self.stack_references:
                 raise KeyError(f"no mocked outputs for stack reference '{ref}'")
             state["outputs"] = dict(self.stack_references[ref])
-            state["secretOutputNames"] = []
+            state["secretOutputNames"] = sorted(self.stack_reference_secrets.get(ref, ()))
         return f"{args.name}-id", state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
@@ -241,12 +246,13 @@ def evaluate(
     stack: str = "offline",
     program: Callable[[], None] | Path | None = None,
     stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+    stack_reference_secrets: Mapping[str, set[str]] | None = None,
 ) -> Plan:
     """Evaluate ``program`` (default: the project's __main__.py) with ``config``.
 
     A settings error (pulumi.RunError) ends up in ``Plan.error``; anything else propagates.
     """
-    monitor = RecordingMonitor(PlatformMocks(stack_references))
+    monitor = RecordingMonitor(PlatformMocks(stack_references, stack_reference_secrets))
     catcher = _WarningCatcher()
     logger = logging.getLogger(f"offline.{stack}")
     logger.handlers[:] = [catcher]
@@ -296,5 +302,24 @@ def _resolve_outputs(exported: Mapping[str, Any]) -> tuple[dict[str, Any], set[s
     return _sync_await(asyncio.ensure_future(resolve()))
 
 
+def referenced_platform_stack(config: Mapping[str, Any]) -> str | None:
+    """A tenant stack's ``tenant.platformStack`` (e.g. ``my-org/agent-sandbox-platform/dev``)."""
+    tenant = config.get(f"{PROJECT}:tenant")
+    if isinstance(tenant, str):
+        tenant = json.loads(tenant)
+    return tenant.get("platformStack") if isinstance(tenant, dict) else None
+
+
 def evaluate_stack(stack: str, project_dir: Path = PROJECT_DIR, **kwargs: Any) -> Plan:
-    return evaluate(stack_config(stack, project_dir), stack=stack, **kwargs)
+    """Evaluate a committed stack. A tenant stack's StackReference is answered with the real
+    outputs of the referenced platform stack, evaluated first, when its file is in the repo."""
+    config = stack_config(stack, project_dir)
+    ref = referenced_platform_stack(config)
+    if ref and "stack_references" not in kwargs:
+        short = ref.split("/")[-1]
+        if short != stack and (project_dir / f"Pulumi.{short}.yaml").exists():
+            platform = evaluate_stack(short, project_dir)
+            if platform.error is None:
+                kwargs["stack_references"] = {ref: platform.outputs}
+                kwargs["stack_reference_secrets"] = {ref: platform.secret_outputs}
+    return evaluate(config, stack=stack, **kwargs)
