@@ -40,6 +40,31 @@ AGENT_SANDBOX_RELEASE_URL = (
 )
 CONTROLLER_NAME = "agent-sandbox-controller"
 CONTROLLER_IMAGE_REPOSITORY = "registry.k8s.io/agent-sandbox/agent-sandbox-controller"
+# controlPlane.imageRegistry replaces this prefix of the controller image (air-gapped mirrors).
+UPSTREAM_IMAGE_REGISTRY = "registry.k8s.io"
+AGENT_SANDBOX_MANIFEST_FILE = "sandbox-with-extensions.yaml"
+# The four CRDs of the all-in-one manifest; the sandboxes layer needs every one of them.
+AGENT_SANDBOX_CRDS = (
+    f"sandboxes.{AGENTS_GROUP}",
+    f"sandboxtemplates.{EXTENSIONS_GROUP}",
+    f"sandboxclaims.{EXTENSIONS_GROUP}",
+    f"sandboxwarmpools.{EXTENSIONS_GROUP}",
+)
+# controller-runtime's health endpoints on the manifest's `healthz` port.
+CONTROLLER_HEALTH_PORT_NAME = "healthz"
+CONTROLLER_HEALTH_PORT = 8081
+CONTROLLER_LIVENESS_PATH = "/healthz"
+CONTROLLER_READINESS_PATH = "/readyz"
+# The controller image's non-root user (distroless "nonroot"); pinned so runAsNonRoot holds even
+# if an image names its user instead of numbering it.
+CONTROLLER_RUN_AS_USER = 65532
+# Environment knobs for where the release manifest comes from (components/release_manifest.py):
+# a directory holding <version>/sandbox-with-extensions.yaml or sandbox-with-extensions.yaml,
+# searched before the download cache (air-gapped hosts, the test suite) ...
+AGENT_SANDBOX_MANIFEST_DIR_ENV = "AGENT_SANDBOX_MANIFEST_DIR"
+# ... and "1" to forbid downloads: without a local manifest the control plane previews as one
+# unexpanded step (offline preview, CI without network).
+AGENT_SANDBOX_OFFLINE_ENV = "AGENT_SANDBOX_OFFLINE"
 
 # --- sandbox router -------------------------------------------------------------------------
 # The SDKs hard-code these (DESIGN §3 Sandbox router); upstream's default template
@@ -52,6 +77,32 @@ ROUTER_DEFAULT_IMAGE = (
 )
 SANDBOX_DEFAULT_RUNTIME_PORT = 8888
 ROUTER_HEADERS = ("X-Sandbox-ID", "X-Sandbox-Namespace", "X-Sandbox-Port")
+ROUTER_DEPLOYMENT_NAME = "sandbox-router"
+ROUTER_SERVICE_ACCOUNT_NAME = "sandbox-router"
+ROUTER_CONTAINER_NAME = "router"
+ROUTER_PORT_NAME = "http"
+ROUTER_HEALTH_PATH = "/healthz"
+# Upstream's example names the token Secret and key this way; kept so its docs still apply.
+ROUTER_AUTH_SECRET_NAME = "sandbox-router-auth"
+ROUTER_AUTH_SECRET_KEY = "auth-token"
+ROUTER_AUTH_TOKEN_LENGTH = 48
+# uid/gid of the upstream router image's user (upstream's example runs it as 1000:1000).
+ROUTER_RUN_AS_USER = 1000
+# Router environment variables (python-sandbox-router README).
+ROUTER_ENV_AUTH_TOKEN = "ROUTER_AUTH_TOKEN"
+ROUTER_ENV_ALLOW_UNAUTHENTICATED = "ALLOW_UNAUTHENTICATED_ROUTER"
+ROUTER_ENV_PROXY_TIMEOUT = "PROXY_TIMEOUT_SECONDS"
+ROUTER_ENV_WS_IDLE_TIMEOUT = "WEBSOCKET_IDLE_TIMEOUT_SECONDS"
+ROUTER_ENV_WS_MAX_LIFETIME = "WEBSOCKET_MAX_LIFETIME_SECONDS"
+ROUTER_ENV_WS_MAX_MESSAGE_BYTES = "WEBSOCKET_MAX_MESSAGE_BYTES"
+ROUTER_ENV_WS_MAX_CONNECTIONS_PER_CLIENT = "WEBSOCKET_MAX_CONNECTIONS_PER_CLIENT"
+ROUTER_ENV_TRUSTED_PROXY_CIDRS = "TRUSTED_PROXY_CIDRS"
+
+
+def router_url(namespace: str = AGENT_SANDBOX_NAMESPACE) -> str:
+    """In-cluster URL of the router Service (what the SDK's direct mode takes as api_url)."""
+    return f"http://{ROUTER_SERVICE_NAME}.{namespace}.svc.cluster.local:{ROUTER_PORT}"
+
 
 # --- isolation runtimes ---------------------------------------------------------------------
 KATA_DEPLOY_IMAGE_REPOSITORY = "quay.io/kata-containers/kata-deploy"
@@ -84,6 +135,32 @@ KATA_RUNTIME_CLASSES = tuple(kata_runtime_class(s) for s in KATA_SHIMS)
 # What the policy pack allows by default: every Kata class we know, and GKE's gVisor.
 ALLOWED_RUNTIME_CLASSES = (*KATA_RUNTIME_CLASSES, GVISOR_RUNTIME_CLASS)
 
+# kata-deploy 4.x in daemonset mode, names as its chart renders them without
+# multiInstallSuffix (templates/kata-rbac.yaml, kata-deploy.yaml). The binary finds its own
+# DaemonSet by name (env DAEMONSET_NAME), so these are fixed, not auto-named.
+KATA_DEPLOY_NAME = "kata-deploy"
+KATA_DEPLOY_SERVICE_ACCOUNT = "kata-deploy-sa"
+KATA_DEPLOY_CLUSTER_ROLE = "kata-deploy-role"
+KATA_DEPLOY_CLUSTER_ROLE_BINDING = "kata-deploy-rb"
+KATA_DEPLOY_NAMESPACE = "kube-system"
+# Per-installation half of the RuntimeClass scheduling gate (kata-deploy 4.x marks each node it
+# serves with kata-deploy.katacontainers.io/<suffix>, "default" without a suffix).
+KATA_INSTANCE_LABEL = "kata-deploy.katacontainers.io/default"
+KATA_VERSION_ANNOTATION = "katacontainers.io/kata-version"
+# kata-deploy's debug mode adds a kata-<shim>-debug RuntimeClass per shim (guest debugging).
+KATA_DEBUG_SUFFIX = "-debug"
+# Architectures each supported shim is built for (chart values shims.<shim>.supportedArches).
+KATA_SHIM_ARCHES: dict[str, tuple[str, ...]] = {
+    "qemu": ("amd64", "arm64", "s390x", "ppc64le"),
+    "qemu-runtime-rs": ("amd64", "arm64", "s390x", "ppc64le"),
+    "clh": ("amd64",),
+    "clh-runtime-rs": ("amd64",),
+    "dragonball": ("amd64",),
+}
+# Only the node-critical class keeps the kubelet from evicting kata-deploy under pressure; GKE
+# admits it outside kube-system only under a ResourceQuota that names it.
+SYSTEM_NODE_CRITICAL = "system-node-critical"
+
 # --- sandbox node pool ----------------------------------------------------------------------
 # The pool is tainted so that only pods that tolerate it (via their RuntimeClass) land there.
 SANDBOX_POOL_LABEL = "agent-sandbox.dev/pool"
@@ -115,3 +192,83 @@ GATEWAY_CLASSES = (
     "gke-l7-rilb",
 )
 GATEWAY_REGIONAL_CLASSES = ("gke-l7-regional-external-managed", "gke-l7-rilb")
+KIND_GATEWAY = "Gateway"
+KIND_HTTP_ROUTE = "HTTPRoute"
+KIND_HEALTH_CHECK_POLICY = "HealthCheckPolicy"
+KIND_GCP_BACKEND_POLICY = "GCPBackendPolicy"
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+GATEWAY_HTTP_PORT = 80
+GATEWAY_HTTPS_PORT = 443
+GATEWAY_HTTP_LISTENER = "http"
+GATEWAY_HTTPS_LISTENER = "https"
+GATEWAY_ROUTE_NAME = "sandbox-router-route"
+GATEWAY_REDIRECT_ROUTE_NAME = "sandbox-router-https-redirect"
+HEALTH_CHECK_POLICY_NAME = "sandbox-router-health-check"
+BACKEND_POLICY_NAME = "sandbox-router-backend"
+# Gateway listener TLS option naming Compute Engine SSL certificates (GKE).
+GKE_PRE_SHARED_CERTS_OPTION = "networking.gke.io/pre-shared-certs"
+
+# --- typed sandboxes ------------------------------------------------------------------------
+# Label we put on every sandbox pod template (value: the Sandbox/SandboxTemplate name) so that
+# our NetworkPolicies can select a sandbox's pods; the controller's own pod label is a hash.
+SANDBOX_NAME_LABEL = "agent-sandbox.dev/sandbox"
+SANDBOX_TEMPLATE_LABEL = "agent-sandbox.dev/template"
+SANDBOX_COMPONENT = "sandbox"
+SANDBOX_CONTAINER_NAME = "sandbox"
+SANDBOXES_DEFAULT_NAMESPACE = "agent-sandboxes"
+# Namespaces sandboxes must never share: the system's own, and the control plane's (a
+# namespace-wide sandbox NetworkPolicy would cut off the controller and the router).
+RESERVED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", AGENT_SANDBOX_NAMESPACE)
+# Cluster DNS: kube-dns (or CoreDNS, which keeps the k8s-app=kube-dns label) in kube-system.
+KUBE_SYSTEM_NAMESPACE = "kube-system"
+KUBE_DNS_LABEL = {"k8s-app": "kube-dns"}
+DNS_PORT = 53
+# Set by the API server on every namespace since Kubernetes 1.21.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+# Egress never reaches these: cluster-internal ranges (RFC 1918) and link-local, which holds
+# the node's metadata server (169.254.169.254).
+PUBLIC_INTERNET_CIDR = "0.0.0.0/0"
+PRIVATE_CIDRS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+LINK_LOCAL_CIDR = "169.254.0.0/16"
+BLOCKED_EGRESS_CIDRS = (*PRIVATE_CIDRS, LINK_LOCAL_CIDR)
+# Pod Security Admission namespace labels.
+PSA_LABEL_PREFIX = "pod-security.kubernetes.io/"
+PSA_MODES = ("enforce", "audit", "warn")
+# Capabilities the Pod Security "baseline" profile allows a container to add; "restricted"
+# allows only NET_BIND_SERVICE. Anything else (SYS_ADMIN, NET_ADMIN, ...) is never allowed.
+BASELINE_CAPABILITIES = (
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+)
+RESTRICTED_CAPABILITIES = ("NET_BIND_SERVICE",)
+
+# --- admission backstop ---------------------------------------------------------------------
+# Cluster-scoped, fixed names: the bindings name their policy, and one platform owns a cluster.
+ADMISSION_SANDBOX_POLICY_NAME = "agent-sandbox-runtime-class"
+ADMISSION_POD_POLICY_NAME = "agent-sandbox-pod-runtime-class"
+# REST resource names (CRD spec.names.plural) the sandbox policy matches.
+SANDBOX_RESOURCE = "sandboxes"
+SANDBOX_TEMPLATE_RESOURCE = "sandboxtemplates"
+
+# --- tenants (components/tenant.py) ---------------------------------------------------------
+TENANT_COMPONENT = "tenant"
+TENANT_QUOTA_NAME = "sandbox-quota"
+TENANT_LIMIT_RANGE_NAME = "sandbox-limits"
+# The Role (and RoleBinding) holding what the SDK's clients may do in their namespace.
+TENANT_CLIENT_ROLE_NAME = "sandbox-client"
+# REST resource names (CRD spec.names.plural) of the claim and warm-pool CRDs.
+SANDBOX_CLAIM_RESOURCE = "sandboxclaims"
+SANDBOX_WARM_POOL_RESOURCE = "sandboxwarmpools"
+# RBAC's API group: RoleBinding roleRef and Group subjects.
+RBAC_API_GROUP = "rbac.authorization.k8s.io"

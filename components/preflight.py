@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from . import constants as c
 from .capacity import CapacityPlan, plan_capacity
+from .release_manifest import ReleaseManifest, load_manifest
 from .settings import PlatformSettings, SettingsError
 
 
@@ -15,22 +16,26 @@ class Preflight:
     settings: PlatformSettings
     capacity: CapacityPlan | None
     warnings: tuple[str, ...]
+    # The agent-sandbox release manifest, found and digest-checked; None without a control plane.
+    control_plane_manifest: ReleaseManifest | None = None
 
 
 def preflight(settings: PlatformSettings) -> Preflight:
     warnings: list[str] = []
     capacity = plan_capacity(settings)
-    if capacity is not None and not capacity.fits:
-        msg = (
-            f"sandboxes declare {capacity.declared} sandboxes (standalone + warm-pool replicas) "
-            f"but the sandbox pool holds at most {capacity.pool_capacity} "
-            f"({capacity.sandboxes_per_node} per {capacity.machine_type} node x nodePool.maxNodes "
-            f"{capacity.max_nodes}); raise nodePool.maxNodes, pick a larger "
-            "nodePool.machineType, or lower sandboxes.warmPools[].replicas"
-        )
-        if settings.isolation.capacity.on_overcommit == "error":
-            raise SettingsError(f"invalid stack settings:\n  - {msg}")
-        warnings.append(msg)
+    if capacity is not None:
+        # A sandbox no node can hold is always an error; overcommit follows onOvercommit.
+        errors, overcommit = capacity.findings()
+        if overcommit and settings.isolation.capacity.on_overcommit == "error":
+            errors.append(
+                f"{overcommit} (or set isolation.capacity.onOvercommit: warn to accept it)"
+            )
+        elif overcommit:
+            warnings.append(overcommit)
+        if errors:
+            raise SettingsError(
+                "invalid stack settings:\n" + "\n".join(f"  - {e}" for e in errors)
+            )
     r = settings.router
     if r.enabled and settings.role != "tenant":
         if r.allow_unauthenticated:
@@ -45,4 +50,44 @@ def preflight(settings: PlatformSettings) -> Preflight:
             )
         elif not r.image_pinned:
             warnings.append(f"router.image '{r.image}' is not pinned by digest")
-    return Preflight(settings, capacity, tuple(warnings))
+        if settings.gateway.enabled:
+            if settings.gateway.https is None:
+                warnings.append(
+                    "gateway.https is not set: clients reach the router (and send its token) "
+                    "over plain HTTP through the load balancer; set gateway.https."
+                    "certificateSecret or gateway.https.preSharedCertificate"
+                )
+            if r.websocket_max_connections_per_client > 0 and not r.trusted_proxy_cidrs:
+                warnings.append(
+                    "router.websocketMaxConnectionsPerClient is set but router.trustedProxyCidrs "
+                    "is empty: behind the gateway every client shares the load balancer's "
+                    "address, so the cap applies to all clients together; list the load "
+                    "balancer's proxy ranges in router.trustedProxyCidrs"
+                )
+    manifest = _control_plane_manifest(settings, warnings)
+    return Preflight(settings, capacity, tuple(warnings), control_plane_manifest=manifest)
+
+
+def _control_plane_manifest(
+    settings: PlatformSettings, warnings: list[str]
+) -> ReleaseManifest | None:
+    cp = settings.control_plane
+    if not cp.enabled or settings.role == "tenant":
+        return None
+    manifest = load_manifest(cp)  # a wrong controlPlane.sha256 stops here, before registration
+    if manifest.available:
+        tag = manifest.image_tag
+        if tag is not None and tag != cp.version:
+            warnings.append(
+                f"the agent-sandbox manifest at {manifest.source} was rendered for {tag}, but "
+                f"controlPlane.version is {cp.version}: the controller runs {cp.version} with "
+                f"the CRDs of that file; point controlPlane.manifest at the {cp.version} release "
+                "asset (or set controlPlane.version to match the file)"
+            )
+        if settings.production and cp.sha256 is None:
+            warnings.append(
+                "controlPlane.sha256 is not set on this production stack, so the agent-sandbox "
+                f"manifest is not verified; after checking {manifest.source} against the "
+                f"release, set controlPlane.sha256: {manifest.sha256}"
+            )
+    return manifest

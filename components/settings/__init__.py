@@ -1,0 +1,322 @@
+"""The stack's whole UI: one pydantic model tree, validated once, before any resource exists.
+
+Stack config keys live in the project namespace (``agent-sandbox-platform:<section>``), written in
+camelCase. ``load_settings`` reads every key of that namespace, so a typo'd section is an error
+too. Cross-field and cross-layer checks live in model validators whose messages name the setting
+and say how to fix it.
+
+This module holds the root model and the loading; each section's models live in their own
+module of this package (cluster, isolation, control_plane, router, sandboxes, tenancy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from .. import constants as c
+from .base import NS, Dns1123Name, Quantity, ResourceSettings, SettingsError, _key, _Model
+from .cluster import ClusterSettings, KubeconfigSettings, NodePoolSettings, SystemPoolSettings
+from .control_plane import ControlPlaneSettings
+from .isolation import CapacitySettings, IsolationSettings, KataSettings
+from .router import GatewaySettings, HttpsSettings, RouterSettings
+from .sandboxes import (
+    PortSettings,
+    ProbeSettings,
+    SandboxesSettings,
+    SandboxSettings,
+    SecurityOverrides,
+    StorageSettings,
+    TemplateSettings,
+    WarmPoolSettings,
+    WorkloadSettings,
+)
+from .tenancy import AdmissionSettings, TenantLimitSettings, TenantQuotaSettings, TenantSettings
+
+# Sections a tenant stack reads from its platform stack instead (field name -> config key).
+PLATFORM_ONLY_SECTIONS = {
+    "node_pool": "nodePool",
+    "isolation": "isolation",
+    "control_plane": "controlPlane",
+    "router": "router",
+    "gateway": "gateway",
+    "admission": "admission",
+}
+
+
+class PlatformSettings(_Model):
+    role: Literal["all-in-one", "platform", "tenant"] = "all-in-one"
+    # A production stack refuses mutable image tags.
+    production: bool = False
+    cluster: ClusterSettings
+    node_pool: NodePoolSettings = NodePoolSettings()
+    isolation: IsolationSettings = IsolationSettings()
+    control_plane: ControlPlaneSettings = ControlPlaneSettings()
+    router: RouterSettings = RouterSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    sandboxes: SandboxesSettings = SandboxesSettings()
+    admission: AdmissionSettings = AdmissionSettings()
+    tenant: TenantSettings | None = None
+
+    # --- roles: platform | all-in-one | tenant (README "Roles") ------------------------------
+    @model_validator(mode="before")
+    @classmethod
+    def _tenant_sections(cls, data: Any) -> Any:
+        """A tenant stack sets only role, production, tenant, sandboxes and (to use its own
+        kubeconfig context) cluster; the rest is the platform stack's, read through its outputs."""
+        if not isinstance(data, Mapping) or data.get("role") != "tenant":
+            return data
+        given = [a for n, a in PLATFORM_ONLY_SECTIONS.items() if n in data or a in data]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: platform settings cannot be set in a tenant stack (role: "
+                "tenant); the tenant uses what its platform stack (tenant.platformStack) "
+                "installed — remove them here, or ask the platform team to change them there"
+            )
+        return {"cluster": {"mode": "platform-stack"}, **data}
+
+    @model_validator(mode="after")
+    def _role(self) -> PlatformSettings:
+        mode = self.cluster.mode
+        if self.role != "tenant":
+            if self.tenant is not None:
+                raise ValueError(
+                    f"tenant is only read by tenant stacks, and this stack's role is "
+                    f"'{self.role}'; remove the tenant section or set role: tenant"
+                )
+            if mode == "platform-stack":
+                raise ValueError(
+                    "cluster.mode 'platform-stack' is for tenant stacks; a platform or "
+                    "all-in-one stack uses create, existing or kubeconfig"
+                )
+            if self.role == "platform" and not self.admission.enabled:
+                raise ValueError(
+                    "role is 'platform' but admission.enabled is false: tenants' SDK clients "
+                    "create sandboxes at run time, which only the admission backstop checks; "
+                    "set admission.enabled: true (or role: all-in-one for a single-team stack)"
+                )
+            return self
+        if mode in ("create", "existing"):
+            raise ValueError(
+                f"cluster.mode '{mode}': a tenant stack never creates or adopts a GKE cluster; "
+                "remove the cluster section (the tenant uses the platform stack's kubeconfig "
+                "output) or set cluster.mode: kubeconfig with a context of your own"
+            )
+        owned = {"namespace": "namespace", "create_namespace": "createNamespace"}
+        explicit = self.sandboxes.model_fields_set
+        given = [f"sandboxes.{alias}" for n, alias in owned.items() if n in explicit]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} cannot be set in a tenant stack: its sandboxes live in "
+                "tenant.namespace (tenant.createNamespace adopts an existing one); remove them"
+            )
+        return self
+
+    @property
+    def sandbox_namespaces(self) -> tuple[str, ...]:
+        extra = [n for n in self.admission.sandbox_namespaces if n != self.sandboxes.namespace]
+        return (self.sandboxes.namespace, *extra)
+
+    @model_validator(mode="after")
+    def _cross_layer(self) -> PlatformSettings:
+        iso, pool, cl = self.isolation, self.node_pool, self.cluster
+        if cl.is_gke:
+            spec = pool.machine
+            if iso.runtime == "kata":
+                if not spec.nested_virtualization:
+                    raise ValueError(spec.why_not)
+                if pool.image_type not in (None, "UBUNTU_CONTAINERD"):
+                    raise ValueError(
+                        f"nodePool.imageType '{pool.image_type}' cannot run Kata: kata-deploy "
+                        "writes /opt/kata, which is read-only on COS; set nodePool.imageType: "
+                        "UBUNTU_CONTAINERD (or remove it)"
+                    )
+                if pool.disk_size_gb < 150:
+                    raise ValueError(
+                        f"nodePool.diskSizeGb {pool.disk_size_gb} is too small for Kata: every "
+                        "sandbox pulls its image into the node and boots a guest; set "
+                        "nodePool.diskSizeGb to 150 or more (200 recommended)"
+                    )
+                if spec.series == "n1" and pool.min_cpu_platform in (
+                    "Intel Sandy Bridge",
+                    "Intel Ivy Bridge",
+                ):
+                    raise ValueError(
+                        f"nodePool.minCpuPlatform '{pool.min_cpu_platform}' is too old for nested "
+                        "virtualization on N1; use 'Intel Haswell' or later"
+                    )
+            elif pool.image_type not in (None, "COS_CONTAINERD"):
+                raise ValueError(
+                    f"nodePool.imageType '{pool.image_type}' cannot run GKE Sandbox (gVisor), "
+                    "which needs COS_CONTAINERD; set nodePool.imageType: COS_CONTAINERD (or "
+                    "remove it)"
+                )
+        elif iso.runtime == "gvisor":
+            raise ValueError(
+                "isolation.runtime 'gvisor' needs GKE Sandbox node pools; with cluster.mode "
+                "'kubeconfig' use isolation.runtime: kata"
+            )
+        if self.gateway.enabled and self.role != "tenant":
+            if not cl.is_gke:
+                raise ValueError(
+                    "gateway.enabled is true but the gateway classes are GKE's and cluster.mode "
+                    "is 'kubeconfig'; set gateway.enabled: false and reach the router with "
+                    f"kubectl port-forward svc/{c.ROUTER_SERVICE_NAME}"
+                )
+            if not self.router.enabled:
+                raise ValueError(
+                    "gateway.enabled is true but router.enabled is false; the gateway has nothing "
+                    "to route to — enable the router or disable the gateway"
+                )
+            timeout = self.gateway.timeout_sec
+            if timeout is not None and timeout < self.router.proxy_timeout_seconds:
+                raise ValueError(
+                    f"gateway.timeoutSec {timeout} is below router.proxyTimeoutSeconds "
+                    f"{self.router.proxy_timeout_seconds}: the load balancer would cut requests "
+                    "the router still allows; raise gateway.timeoutSec (or remove it to follow "
+                    "the router)"
+                )
+        if cl.managed_agent_sandbox_addon and self.control_plane.enabled:
+            raise ValueError(
+                "cluster.managedAgentSandboxAddon and controlPlane.enabled are both true: GKE's "
+                "managed Agent Sandbox add-on installs the same CRDs and they would collide; "
+                "disable one of them"
+            )
+        if self.production and self.router.enabled and not self.router.image_pinned:
+            raise ValueError(
+                f"router.image '{self.router.image}' is a mutable tag and this stack is marked "
+                "production; pin it by digest (router.image: <repo>@sha256:<digest>)"
+            )
+        if self.role == "tenant" and self.tenant is None:
+            raise ValueError(
+                "role is 'tenant' but the tenant section is missing; set tenant.platformStack "
+                "and tenant.namespace"
+            )
+        self._check_sandbox_workloads()
+        return self
+
+    def _check_sandbox_workloads(self) -> None:
+        """Every template and sandbox runs on a RuntimeClass this stack installs, and a
+        production stack runs only images pinned by digest."""
+        iso = self.isolation
+        installed = iso.runtime_classes
+        for key, i, item in self.sandboxes.workloads:
+            rc = item.runtime_class
+            # A tenant's classes are the platform's: checked against its stack outputs
+            # (components/tenant.py), not against this stack's isolation section.
+            if self.role != "tenant" and rc is not None and rc not in installed:
+                raise ValueError(
+                    f"sandboxes.{key}[{i}].runtimeClass: '{item.name}' asks for '{rc}', which "
+                    f"this stack does not install (isolation.runtime: {iso.runtime}, installed: "
+                    f"{', '.join(installed)}); use one of those, add the shim to "
+                    "isolation.kata.shims, or omit runtimeClass for the default "
+                    f"({iso.effective_default_runtime_class})"
+                )
+            if self.production and "@sha256:" not in item.image:
+                raise ValueError(
+                    f"sandboxes.{key}[{i}].image '{item.image}' is a mutable tag and this stack "
+                    "is marked production; pin it by digest (<repo>@sha256:<digest>)"
+                )
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+# ---------------------------------------------------------------------------------------------
+SECTIONS = tuple((f.alias or to_camel(name)) for name, f in PlatformSettings.model_fields.items())
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = _format_loc(tuple(p for p in e["loc"] if p not in ("function-after",)))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown setting (typo?); see the config reference in README.md"
+        if e["type"] == "missing":
+            msg = "required setting is missing"
+        where = f"{_key(loc)}: " if loc else ""
+        lines.append(f"  - {where}{msg}")
+    return "invalid stack settings:\n" + "\n".join(lines)
+
+
+def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
+    """Validate a mapping of section -> value (camelCase, as in Pulumi.<stack>.yaml)."""
+    try:
+        return PlatformSettings.model_validate(dict(raw))
+    except ValidationError as err:
+        raise SettingsError(format_validation_error(err)) from None
+
+
+def config_sections(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Pick this project's keys out of a flat ``ns:key -> value`` config map."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        ns, _, name = key.partition(":")
+        if ns != NS:
+            continue
+        if isinstance(value, str):
+            # Structured config arrives JSON-encoded; plain strings stay strings.
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        out[name] = value
+    return out
+
+
+def load_settings() -> PlatformSettings:
+    """Read every ``agent-sandbox-platform:*`` key of the running stack, once."""
+    from pulumi.runtime import config as runtime_config
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return parse_settings(config_sections(merged))
+
+
+__all__ = [
+    "NS",
+    "PLATFORM_ONLY_SECTIONS",
+    "SECTIONS",
+    "AdmissionSettings",
+    "CapacitySettings",
+    "ClusterSettings",
+    "ControlPlaneSettings",
+    "Dns1123Name",
+    "GatewaySettings",
+    "HttpsSettings",
+    "IsolationSettings",
+    "KataSettings",
+    "KubeconfigSettings",
+    "NodePoolSettings",
+    "PlatformSettings",
+    "PortSettings",
+    "ProbeSettings",
+    "Quantity",
+    "ResourceSettings",
+    "RouterSettings",
+    "SandboxSettings",
+    "SandboxesSettings",
+    "SecurityOverrides",
+    "SettingsError",
+    "StorageSettings",
+    "SystemPoolSettings",
+    "TemplateSettings",
+    "TenantLimitSettings",
+    "TenantQuotaSettings",
+    "TenantSettings",
+    "WarmPoolSettings",
+    "WorkloadSettings",
+    "config_sections",
+    "format_validation_error",
+    "load_settings",
+    "parse_settings",
+]

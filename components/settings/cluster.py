@@ -1,0 +1,143 @@
+"""Where the platform lives: the cluster and the sandbox node pool."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    Field,
+    model_validator,
+)
+
+from ..machines import MachineSpec, machine_spec
+from .base import Dns1123Name, _Model
+
+
+class SystemPoolSettings(_Model):
+    """General-purpose pool for the controller and router (not for sandboxes)."""
+
+    machine_type: str = "e2-standard-4"
+    min_nodes: int = Field(1, ge=0)
+    max_nodes: int = Field(3, ge=1)
+    disk_size_gb: int = Field(100, ge=20)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SystemPoolSettings:
+        if self.min_nodes > self.max_nodes:
+            raise ValueError(
+                f"cluster.systemPool.minNodes ({self.min_nodes}) is greater than maxNodes "
+                f"({self.max_nodes}); lower minNodes or raise maxNodes"
+            )
+        return self
+
+
+class KubeconfigSettings(_Model):
+    """Adopt any cluster (minikube, kind, another cloud) through a kubeconfig context."""
+
+    context: str = Field(..., min_length=1)
+    path: str | None = None
+
+
+class ClusterSettings(_Model):
+    # create: a new GKE Standard cluster; existing: a GKE cluster by name/location (we add the
+    # sandbox pool); kubeconfig: any cluster by context, no GCP resource at all; platform-stack
+    # (tenant stacks only, their default): the cluster of tenant.platformStack, reached through
+    # that stack's kubeconfig output (components/platform_contract.py).
+    mode: Literal["create", "existing", "kubeconfig", "platform-stack"] = "create"
+    project: str | None = None
+    location: str | None = None
+    name: str = "agent-sandbox"
+    autopilot: bool = False
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
+    network: str = "default"
+    subnetwork: str | None = None
+    deletion_protection: bool = True
+    system_pool: SystemPoolSettings = SystemPoolSettings()
+    # GKE's managed agent-sandbox add-on installs its own CRDs (DESIGN §3 GKE).
+    managed_agent_sandbox_addon: bool = False
+    kubeconfig: KubeconfigSettings | None = None
+
+    @property
+    def is_gke(self) -> bool:
+        return self.mode in ("create", "existing")
+
+    @model_validator(mode="after")
+    def _mode(self) -> ClusterSettings:
+        if self.autopilot:
+            raise ValueError(
+                "cluster.autopilot is true, but GKE Autopilot allows neither nested virtualization "
+                "nor the privileged kata-deploy DaemonSet; use a GKE Standard cluster "
+                "(set cluster.autopilot: false)"
+            )
+        if self.is_gke:
+            missing = [k for k in ("project", "location") if not getattr(self, k)]
+            if missing:
+                raise ValueError(
+                    f"cluster.{' and cluster.'.join(missing)} must be set when cluster.mode is "
+                    f"'{self.mode}' (GKE); e.g. project: my-gcp-project, location: us-central1 — "
+                    "or use cluster.mode: kubeconfig for a non-GKE cluster"
+                )
+            if self.kubeconfig is not None:
+                raise ValueError(
+                    f"cluster.kubeconfig is only used with cluster.mode: kubeconfig, not "
+                    f"'{self.mode}'; remove it or change the mode"
+                )
+        elif self.mode == "platform-stack" and self.kubeconfig is not None:
+            raise ValueError(
+                "cluster.kubeconfig is only used with cluster.mode: kubeconfig; a tenant that "
+                "wants its own context instead of the platform's kubeconfig output sets "
+                "cluster.mode: kubeconfig"
+            )
+        elif self.mode == "kubeconfig" and self.kubeconfig is None:
+            raise ValueError(
+                "cluster.mode is 'kubeconfig' but cluster.kubeconfig.context is not set; name the "
+                "context explicitly (e.g. kubeconfig: {context: minikube}) so the platform never "
+                "deploys to whatever context happens to be active"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# sandbox node pool
+# ---------------------------------------------------------------------------------------------
+class NodePoolSettings(_Model):
+    """The dedicated, tainted pool sandboxes run on (GKE only)."""
+
+    name: Dns1123Name = "sandbox-pool"
+    machine_type: str = "n2-standard-8"
+    # N1 needs Haswell or later for nested virtualization; None lets GKE choose (or we pin
+    # Haswell for N1).
+    min_cpu_platform: str | None = None
+    threads_per_core: Literal[1, 2] = 2
+    min_nodes: int = Field(1, ge=0)
+    max_nodes: int = Field(3, ge=1)
+    disk_size_gb: int = Field(200, ge=10)
+    disk_type: Literal["pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced"] = "pd-balanced"
+    # None: derived from isolation.runtime (UBUNTU_CONTAINERD for Kata, COS_CONTAINERD for gVisor).
+    image_type: Literal["UBUNTU_CONTAINERD", "COS_CONTAINERD"] | None = None
+    spot: bool = False
+    zones: list[str] = []
+    labels: dict[str, str] = {}
+    # None: derived from the capacity plan (how many Kata pods really fit on one node).
+    max_pods_per_node: int | None = Field(None, ge=8, le=256)
+    # None: a dedicated least-privilege node service account is created.
+    service_account: str | None = None
+
+    @property
+    def machine(self) -> MachineSpec:
+        return machine_spec(self.machine_type)
+
+    @model_validator(mode="after")
+    def _checks(self) -> NodePoolSettings:
+        if self.min_nodes > self.max_nodes:
+            raise ValueError(
+                f"nodePool.minNodes ({self.min_nodes}) is greater than nodePool.maxNodes "
+                f"({self.max_nodes}); lower minNodes or raise maxNodes"
+            )
+        spec = self.machine  # raises a ValueError naming nodePool.machineType
+        if spec.series in ("c4", "n4") and self.disk_type != "hyperdisk-balanced":
+            raise ValueError(
+                f"nodePool.diskType '{self.disk_type}' is not supported by {spec.series.upper()} "
+                "machines; set nodePool.diskType: hyperdisk-balanced"
+            )
+        return self
