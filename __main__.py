@@ -1,12 +1,16 @@
-"""Composition root: stack config -> settings -> SandboxPlatform -> stack outputs."""
+"""Composition root: stack config -> settings -> the component of the stack's role -> outputs.
+
+role (Pulumi.<stack>.yaml): platform | all-in-one -> SandboxPlatform; tenant -> Tenant, which
+reads its platform stack through a StackReference (components/roles.py).
+"""
 
 import pulumi
 
-from components.platform import SandboxPlatform, SandboxPlatformArgs
+from components.roles import build
 from components.settings import load_settings
 
 settings = load_settings()  # every check runs here and in preflight: bad input registers nothing
-platform = SandboxPlatform("agent-sandbox", SandboxPlatformArgs(settings))
+stack = build(settings)
 
-for key, value in platform.exports.items():
+for key, value in stack.exports.items():
     pulumi.export(key, value)
