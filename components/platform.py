@@ -8,10 +8,22 @@ from typing import Any
 import pulumi
 
 from . import constants as c
+from .admission import AdmissionBackstop, AdmissionBackstopArgs
 from .cluster import Cluster, ClusterArgs
+from .control_plane import (
+    ControlPlane,
+    ControlPlaneArgs,
+    control_plane_exports,
+    controller_node_selector,
+)
+from .gateway import Gateway, GatewayArgs, gateway_exports
+from .isolation import IsolationRuntime, IsolationRuntimeArgs, isolation_exports
 from .node_pool import SandboxNodePool, SandboxNodePoolArgs, sandbox_placement
+from .platform_contract import contract_exports
 from .preflight import preflight
-from .settings import PlatformSettings
+from .router import Router, RouterArgs, router_exports
+from .sandboxes import SandboxSet, SandboxSetArgs, sandboxes_exports
+from .settings import PlatformSettings, SettingsError
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,12 @@ class SandboxPlatform(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SandboxPlatformArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        if args.settings.role == "tenant":
+            # Tenant stacks build components.tenant.Tenant (components/roles.py).
+            raise SettingsError(
+                "SandboxPlatform builds platform and all-in-one stacks; role 'tenant' builds "
+                "components.tenant.Tenant (see components/roles.py)"
+            )
         # Every check runs before the first registration: a bad setting registers nothing.
         checked = preflight(args.settings)
         super().__init__(c.type_token("platform", "SandboxPlatform"), name, None, opts)
@@ -48,14 +66,77 @@ class SandboxPlatform(pulumi.ComponentResource):
                 SandboxNodePoolArgs(s, self.cluster.cluster_name, checked.capacity),
                 pulumi.ResourceOptions(parent=self),
             )
-        _ = (k8s, placement)  # used by the layers below
 
-        # [layer: isolation] IsolationRuntime — kata-deploy + RuntimeClasses (issue 3)
-        # [layer: control-plane] ControlPlane — agent-sandbox CRDs + controller (issue 4)
-        # [layer: router] Router (issue 5)
-        # [layer: gateway] Gateway (issue 5)
-        # [layer: admission] AdmissionBackstop (issue 7)
-        # [layer: sandboxes] SandboxSet (issue 6)
+        # kata-deploy + RuntimeClasses; only the DaemonSet waits for the sandbox pool.
+        self.isolation = IsolationRuntime(
+            f"{name}-isolation",
+            IsolationRuntimeArgs(
+                s.isolation,
+                placement=placement,
+                node_pool=self.node_pool.node_pool if self.node_pool else None,
+            ),
+            k8s,
+        )
+        # agent-sandbox CRDs (retained) + controller. Also built with controlPlane.enabled false
+        # when the router needs the agent-sandbox-system namespace.
+        self.control_plane: ControlPlane | None = None
+        if s.control_plane.enabled or s.router.enabled:
+            self.control_plane = ControlPlane(
+                f"{name}-control-plane",
+                ControlPlaneArgs(
+                    s.control_plane,
+                    checked.control_plane_manifest,
+                    node_selector=controller_node_selector(s),
+                ),
+                k8s,
+            )
+        self.router: Router | None = None
+        if s.router.enabled:
+            assert self.control_plane is not None  # built whenever the router is
+            self.router = Router(
+                f"{name}-router",
+                RouterArgs(
+                    s.router,
+                    # Waits for the namespace only, not for the CRDs or the controller.
+                    namespace=self.control_plane.namespace.metadata.name,
+                    node_selector=controller_node_selector(s),  # the system pool, if ours
+                ),
+                k8s,
+            )
+        self.gateway: Gateway | None = None
+        if self.router is not None and s.gateway.enabled:  # settings refuse it off GKE
+            self.gateway = Gateway(
+                f"{name}-gateway",
+                GatewayArgs(
+                    s.gateway,
+                    router_timeout_seconds=s.router.proxy_timeout_seconds,
+                    namespace=self.router.namespace,
+                    service_name=self.router.service_name,
+                ),
+                k8s,
+            )
+        # The in-cluster backstop for sandboxes SDK clients create at run time.
+        self.admission: AdmissionBackstop | None = None
+        if s.admission.enabled:
+            self.admission = AdmissionBackstop(
+                f"{name}-admission",
+                AdmissionBackstopArgs(s.sandbox_namespaces, s.isolation.runtime_classes),
+                k8s,
+            )
+        # Everything waits for the controller; pools and sandboxes (they start pods) also for
+        # the runtime and the pool, templates only for their RuntimeClasses.
+        self.sandboxes = SandboxSet(
+            f"{name}-sandboxes",
+            SandboxSetArgs(
+                s,
+                placement=placement,
+                control_plane=self.control_plane.ready if self.control_plane else (),
+                runtime_classes=self.isolation.runtime_classes,
+                runtime=self.isolation.ready,
+                node_pool=self.node_pool.node_pool if self.node_pool else None,
+            ),
+            k8s,
+        )
 
         self.exports = {
             "clusterName": self.cluster.cluster_name,
@@ -65,10 +146,12 @@ class SandboxPlatform(pulumi.ComponentResource):
             "defaultRuntimeClass": s.isolation.effective_default_runtime_class,
             "capacity": checked.capacity.as_output() if checked.capacity else None,
             "sandboxPool": self.node_pool.node_pool.name if self.node_pool else None,
-            # [exports: isolation]
-            # [exports: control-plane]
-            # [exports: router]
-            # [exports: gateway]
-            # [exports: sandboxes]
+            # what only the tenant contract needs (components/platform_contract.py)
+            **contract_exports(s),
+            **isolation_exports(s.isolation, self.isolation),
+            **control_plane_exports(self.control_plane, checked.control_plane_manifest),
+            **router_exports(self.router),
+            **gateway_exports(self.gateway),
+            **sandboxes_exports(self.sandboxes),
         }
         self.register_outputs(self.exports)

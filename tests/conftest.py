@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from offline.engine import Plan, evaluate_stack  # noqa: E402
 from offline.validate import upstream_dir  # noqa: E402
+
+# Tests never download: the shared v1.0 rendering stands in for the agent-sandbox release asset
+# (looked up before the cache), and downloads are forbidden. Set outright so a developer's own
+# environment cannot make the suite reach the network.
+os.environ["AGENT_SANDBOX_MANIFEST_DIR"] = str(upstream_dir() / "agent-sandbox")
+os.environ["AGENT_SANDBOX_OFFLINE"] = "1"
 
 STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
 _PLANS: dict[str, Plan] = {}
