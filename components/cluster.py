@@ -13,7 +13,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from . import constants as c
-from .node_identity import node_service_account
+from .node_identity import node_account_id, node_service_account
 from .settings import ClusterSettings
 
 GKE_AUTH_PLUGIN = "gke-gcloud-auth-plugin"
@@ -153,7 +153,9 @@ class Cluster(pulumi.ComponentResource):
         )
         self.gke_cluster = cluster
         self.cluster_name = cluster.name
-        sa = node_service_account(f"{name}-system", s.project, self)
+        sa = node_service_account(
+            f"{name}-system", node_account_id(s.name, "system"), s.project, self
+        )
         sp = s.system_pool
         gcp.container.NodePool(
             f"{name}-system-pool",

@@ -10,7 +10,7 @@ import pulumi_gcp as gcp
 
 from . import constants as c
 from .capacity import CapacityPlan
-from .node_identity import node_service_account
+from .node_identity import node_account_id, node_service_account
 from .settings import PlatformSettings
 
 # Create-time properties: a change must replace the pool, never drift or fail in place.
@@ -81,7 +81,12 @@ class SandboxNodePool(pulumi.ComponentResource):
         assert cl.project and cl.location
         child = pulumi.ResourceOptions(parent=self)
         sa_email: pulumi.Input[str]
-        sa_email = pool.service_account or node_service_account(f"{name}", cl.project, self).email
+        sa_email = (
+            pool.service_account
+            or node_service_account(
+                name, node_account_id(cl.name, "sandbox"), cl.project, self
+            ).email
+        )
 
         node_cfg = gcp.container.NodePoolNodeConfigArgs
         min_cpu = pool.min_cpu_platform

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
+
 from helpers import run
 
-from components.node_identity import NODE_ROLES
+from components.node_identity import NODE_ROLES, node_account_id
 from offline.engine import Plan
 
 POOL = "gcp:container/nodePool:NodePool"
@@ -68,3 +70,13 @@ def test_gvisor_switch_makes_a_gke_sandbox_pool() -> None:
     assert node["sandboxConfig"] == {"type": "GVISOR"}
     assert node["imageType"] == "COS_CONTAINERD"
     assert "advancedMachineFeatures" not in node
+
+
+def test_node_accounts_are_named_after_the_cluster_within_gcp_limits(dev_plan: Plan) -> None:
+    ids = sorted(
+        r.inputs["accountId"] for r in dev_plan.by_type("gcp:serviceaccount/account:Account")
+    )
+    assert ids == ["agent-sandbox-dev-sandbox", "agent-sandbox-dev-system"]
+    long = node_account_id("a-very-long-cluster-name-for-production-use", "sandbox")
+    assert len(long) <= 30 and long.endswith("-sandbox") and long[0].isalpha()
+    assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", node_account_id("9x", "system"))
