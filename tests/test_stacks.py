@@ -31,6 +31,7 @@ def test_every_kubernetes_resource_uses_the_platform_provider(stack: str) -> Non
     assert len(providers) == 1, providers
     (provider,) = providers
     k8s = plan.kubernetes()
+    assert k8s, "every stack installs Kubernetes resources"
     for reg in k8s:
         # A provider reference is "<urn>::<id>".
         assert reg.provider.rsplit("::", 1)[0] == provider, (
@@ -54,3 +55,19 @@ def test_default_kubernetes_provider_is_disabled(path: Path) -> None:
     value = cfg["pulumi:disable-default-providers"]
     value = value["value"] if isinstance(value, dict) else value
     assert "kubernetes" in value
+
+
+def test_typed_project_config_agrees_with_the_settings_models() -> None:
+    from components.settings import PlatformSettings
+
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    fields = PlatformSettings.model_fields
+    assert declared["production"]["default"] is fields["production"].default
+    assert set(declared["role"]["description"].replace("|", " ").split()) >= {
+        "platform",
+        "all-in-one",
+        "tenant",
+    }
+    # role has no project default, so every stack names its role explicitly.
+    for path in sorted(ROOT.glob("Pulumi.*.yaml")):
+        assert "agent-sandbox-platform:role" in yaml.safe_load(path.read_text())["config"], path
