@@ -66,7 +66,7 @@ class ClusterSettings(_Model):
         if self.autopilot:
             raise ValueError(
                 "cluster.autopilot is true, but GKE Autopilot allows neither nested virtualization "
-                "nor the privileged kata-deploy DaemonSet; use a GKE Standard cluster "
+                "nor kata-deploy's host mounts; use a GKE Standard cluster "
                 "(set cluster.autopilot: false)"
             )
         if self.is_gke:
