@@ -221,8 +221,12 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
     for key, spec in (project.get("config") or {}).items():
+        # Unqualified keys belong to the project; a typed key's default applies like a value.
+        full = key if ":" in key else f"{project.get('name', PROJECT)}:{key}"
         if isinstance(spec, dict) and "value" in spec:
-            merged[key] = spec["value"]
+            merged[full] = spec["value"]
+        elif isinstance(spec, dict) and "default" in spec:
+            merged[full] = spec["default"]
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")

@@ -132,11 +132,27 @@ def test_stack_config_layers_project_values_under_the_stack_file() -> None:
     for key, value in stack.items():
         assert merged[key] == value
     for key, spec in project.items():
-        if key not in stack:
-            assert merged[key] == spec["value"]
+        full = key if ":" in key else f"agent-sandbox-platform:{key}"
+        if full not in stack and ("value" in spec or "default" in spec):
+            assert merged[full] == spec.get("value", spec.get("default"))
+    # Project-level typed defaults reach the program like stack values.
+    assert merged["agent-sandbox-platform:production"] is False
 
 
 def test_stack_config_refuses_a_stack_without_a_file(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").write_text("name: x\n")
     with pytest.raises(FileNotFoundError, match=r"Pulumi\.nope\.yaml"):
         stack_config("nope", tmp_path)
+
+
+def test_project_typed_defaults_apply_when_the_stack_is_silent(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: agent-sandbox-platform\nconfig:\n  production: {type: boolean, default: false}\n"
+        "  role: {type: string}\n"
+    )
+    (tmp_path / "Pulumi.s.yaml").write_text("config:\n  agent-sandbox-platform:role: tenant\n")
+    merged = stack_config("s", tmp_path)
+    assert merged == {
+        "agent-sandbox-platform:production": False,
+        "agent-sandbox-platform:role": "tenant",
+    }
