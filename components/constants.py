@@ -225,10 +225,17 @@ KUBE_DNS_LABEL = {"k8s-app": "kube-dns"}
 DNS_PORT = 53
 # Set by the API server on every namespace since Kubernetes 1.21.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-# Egress never reaches these: cluster-internal ranges (RFC 1918) and link-local, which holds
-# the node's metadata server (169.254.169.254).
+# Egress never reaches these: cluster-internal ranges and link-local, which holds the node's
+# metadata server (169.254.169.254). Besides RFC 1918, GKE lets pod and service ranges use the
+# shared address space (RFC 6598) and class E, so those are blocked too.
 PUBLIC_INTERNET_CIDR = "0.0.0.0/0"
-PRIVATE_CIDRS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+PRIVATE_CIDRS = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "240.0.0.0/4",
+)
 LINK_LOCAL_CIDR = "169.254.0.0/16"
 BLOCKED_EGRESS_CIDRS = (*PRIVATE_CIDRS, LINK_LOCAL_CIDR)
 # Pod Security Admission namespace labels.

@@ -31,8 +31,6 @@ NODE_POOL = "gcp:container/nodePool:NodePool"
 # DESIGN §3: the router lives in agent-sandbox-system; cluster DNS is kube-dns in kube-system.
 ROUTER_NAMESPACE = "agent-sandbox-system"
 KUBE_DNS = ("kube-system", {"k8s-app": "kube-dns"})
-# Cluster-internal ranges and link-local (metadata server), which egress must never reach.
-BLOCKED = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
 PSA = "pod-security.kubernetes.io/"
 
 
@@ -300,7 +298,10 @@ def check_rules(
     # The internet yes; the cluster's ranges and the metadata server no.
     assert egress_reaches(egress, "8.8.8.8")
     assert egress_reaches(egress, "203.0.113.9")
-    for ip in ("10.8.0.1", "172.20.1.1", "192.168.3.4", "169.254.169.254"):
+    # GKE may also put pods and services in 100.64.0.0/10 (RFC 6598) or class E.
+    blocked = ("10.8.0.1", "172.20.1.1", "192.168.3.4", "169.254.169.254", "100.96.0.5")
+    blocked += ("240.1.2.3",)
+    for ip in blocked:
         assert not egress_reaches(egress, ip), ip
 
 
