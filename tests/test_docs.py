@@ -83,3 +83,21 @@ def test_dev_stack_is_a_complete_example_of_every_setting() -> None:
         elif not parent_found and parts[-1].removesuffix("[]") not in text:
             missing.append(path)
     assert missing == []
+
+
+def test_readme_diagram_names_every_component_and_only_real_ones() -> None:
+    import importlib
+    import inspect
+    import re
+
+    import pulumi
+
+    diagram = README.split("```mermaid", 1)[1].split("```", 1)[0]
+    components = set()
+    for path in sorted((ROOT / "components").glob("*.py")):
+        module = importlib.import_module(f"components.{path.stem}")
+        for name, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, pulumi.ComponentResource) and obj.__module__ == module.__name__:
+                components.add(name)
+    named = set(re.findall(r'\["([A-Z][A-Za-z]+)<br/>', diagram))
+    assert named == components
