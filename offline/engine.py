@@ -216,8 +216,8 @@ class _WarningCatcher(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The stack's config as the Pulumi CLI would hand it over: project values, then stack."""
+def project_config(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """Project-level config (Pulumi.yaml) every stack inherits, as the CLI hands it over."""
     merged: dict[str, Any] = {}
     project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
     for key, spec in (project.get("config") or {}).items():
@@ -227,9 +227,15 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
             merged[full] = spec["value"]
         elif isinstance(spec, dict) and "default" in spec:
             merged[full] = spec["default"]
+    return merged
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The stack's config as the Pulumi CLI would hand it over: project values, then stack."""
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
+    merged = project_config(project_dir)
     merged.update((yaml.safe_load(path.read_text()) or {}).get("config") or {})
     return merged
 
@@ -314,16 +320,29 @@ def referenced_platform_stack(config: Mapping[str, Any]) -> str | None:
     return tenant.get("platformStack") if isinstance(tenant, dict) else None
 
 
-def evaluate_stack(stack: str, project_dir: Path = PROJECT_DIR, **kwargs: Any) -> Plan:
-    """Evaluate a committed stack. A tenant stack's StackReference is answered with the real
-    outputs of the referenced platform stack, evaluated first, when its file is in the repo."""
-    config = stack_config(stack, project_dir)
+def platform_references(
+    config: Mapping[str, Any], stack: str, project_dir: Path = PROJECT_DIR
+) -> dict[str, Any]:
+    """``evaluate`` keyword arguments that answer a tenant's StackReference with the real outputs
+    of its platform stack (evaluated first) when that stack's file is in the repo; else {}."""
     ref = referenced_platform_stack(config)
-    if ref and "stack_references" not in kwargs:
-        short = ref.split("/")[-1]
-        if short != stack and (project_dir / f"Pulumi.{short}.yaml").exists():
-            platform = evaluate_stack(short, project_dir)
-            if platform.error is None:
-                kwargs["stack_references"] = {ref: platform.outputs}
-                kwargs["stack_reference_secrets"] = {ref: platform.secret_outputs}
+    if not ref:
+        return {}
+    short = ref.split("/")[-1]
+    if short == stack or not (project_dir / f"Pulumi.{short}.yaml").exists():
+        return {}
+    platform = evaluate_stack(short, project_dir)
+    if platform.error is not None:
+        return {}
+    return {
+        "stack_references": {ref: platform.outputs},
+        "stack_reference_secrets": {ref: platform.secret_outputs},
+    }
+
+
+def evaluate_stack(stack: str, project_dir: Path = PROJECT_DIR, **kwargs: Any) -> Plan:
+    """Evaluate a committed stack (a tenant against its platform stack, see above)."""
+    config = stack_config(stack, project_dir)
+    if "stack_references" not in kwargs:
+        kwargs.update(platform_references(config, stack, project_dir))
     return evaluate(config, stack=stack, **kwargs)

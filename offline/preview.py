@@ -29,8 +29,8 @@ from .engine import (
     PROJECT_DIR,
     Plan,
     evaluate,
-    evaluate_stack,
-    referenced_platform_stack,
+    platform_references,
+    project_config,
     stack_config,
 )
 from .manifest_files import PLACEHOLDER, plan_files, validate_files, write_files
@@ -70,7 +70,7 @@ def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str
             f"--settings {settings} must look like Pulumi.<stack>.yaml: a top-level 'config:' "
             "mapping of agent-sandbox-platform:<section> keys"
         )
-    base = _project_config()
+    base = project_config()
     base.update(doc["config"])
     name = stack or settings.name.removeprefix("Pulumi.").removesuffix(".yaml")
     return name, base
@@ -79,32 +79,12 @@ def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str
 def evaluate_config(stack: str, config: dict[str, Any], out: TextIO) -> Plan:
     """Evaluate ``config``; a tenant's StackReference is answered with the outputs of its
     platform stack evaluated offline, when that stack's file is in the repo."""
-    refs: dict[str, Any] = {}
-    ref = referenced_platform_stack(config)
-    if ref:
+    refs = platform_references(config, stack)
+    for ref in refs.get("stack_references", {}):
         short = ref.split("/")[-1]
-        if short != stack and (PROJECT_DIR / f"Pulumi.{short}.yaml").exists():
-            platform = evaluate_stack(short)
-            if platform.error is None:
-                refs = {
-                    "stack_references": {ref: platform.outputs},
-                    "stack_reference_secrets": {ref: platform.secret_outputs},
-                }
-                print(
-                    f"(StackReference {ref} answered with the offline outputs of stack '{short}')",
-                    file=out,
-                )
+        note = f"(StackReference {ref} answered with the offline outputs of stack '{short}')"
+        print(note, file=out)
     return evaluate(config, stack=stack, **refs)
-
-
-def _project_config() -> dict[str, Any]:
-    """Project-level config values (Pulumi.yaml), which every stack inherits."""
-    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text()) or {}
-    return {
-        key: spec["value"]
-        for key, spec in (project.get("config") or {}).items()
-        if isinstance(spec, dict) and "value" in spec
-    }
 
 
 def run_policy(plan: Plan, config_path: Path | None, out: TextIO) -> int:
