@@ -134,6 +134,7 @@ class SandboxPlatform(pulumi.ComponentResource):
                 runtime_classes=self.isolation.runtime_classes,
                 runtime=self.isolation.ready,
                 node_pool=self.node_pool.node_pool if self.node_pool else None,
+                guarded_by=[self.admission] if self.admission else (),
             ),
             k8s,
         )

@@ -59,6 +59,9 @@ class SandboxSetArgs:
     # kata-deploy DaemonSet, or the gVisor pool) and the sandbox node pool.
     runtime: Sequence[pulumi.Resource] = ()
     node_pool: pulumi.Resource | None = None
+    # The admission backstop: the namespace exists only once the backstop guards it, so no
+    # client can create a sandbox there that admission has not checked.
+    guarded_by: Sequence[pulumi.Resource] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,7 +255,11 @@ class SandboxSet(pulumi.ComponentResource):
                 ),
                 # Deleting a namespace deletes every sandbox, claim and volume in it, including
                 # those clients created at run time: destroy and renames leave it in place.
-                opts=child.merge(pulumi.ResourceOptions(retain_on_delete=True)),
+                opts=child.merge(
+                    pulumi.ResourceOptions(
+                        retain_on_delete=True, depends_on=list(args.guarded_by)
+                    )
+                ),
             )
             self.namespace = namespace.metadata.apply(lambda m: m.name or ns)
             in_namespace.append(namespace)

@@ -648,3 +648,28 @@ def test_network_policy_names_never_collide() -> None:
         if p.inputs["metadata"]["namespace"] == plan.outputs["sandboxNamespace"]
     ]
     assert len(ours) == 2 and len(set(ours)) == 2, ours
+
+
+def test_the_sandbox_namespace_exists_only_once_the_admission_backstop_guards_it(
+    dev_plan: Plan,
+) -> None:
+    from offline.graph import dependency_graph, dependents
+
+    bindings = [
+        r.urn
+        for r in dev_plan.by_type(
+            "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+        )
+    ]
+    assert len(bindings) == 2
+    namespace = next(
+        r
+        for r in dev_plan.by_type("kubernetes:core/v1:Namespace")
+        if r.inputs["metadata"]["name"] == "agent-sandboxes"
+    )
+    after_bindings = dependents(dependency_graph(dev_plan), bindings)
+    assert namespace.urn in after_bindings
+    # An all-in-one stack may run without the backstop: the namespace then waits for nothing.
+    plan = run(role="all-in-one", admission={"enabled": False})
+    assert plan.error is None, plan.error
+    assert plan.by_type("kubernetes:core/v1:Namespace")
