@@ -114,56 +114,40 @@ class Gateway(pulumi.ComponentResource):
         # port 80 just redirects.
         serving_listener = c.GATEWAY_HTTPS_LISTENER if s.https else None
         every_path = [{"path": {"type": "PathPrefix", "value": "/"}}]
-        route_spec: dict[str, Any] = {
-            "parentRefs": [parent(serving_listener)],
-            "rules": [
-                {
-                    "matches": every_path,
-                    "backendRefs": [
-                        {
-                            "group": "",
-                            "kind": "Service",
-                            "name": args.service_name,
-                            "port": args.service_port,
-                        }
-                    ],
-                }
-            ],
-        }
-        if hostnames:
-            route_spec["hostnames"] = hostnames
-        k8s.apiextensions.CustomResource(
-            f"{name}-route",
-            api_version=c.GATEWAY_API_VERSION,
-            kind=c.KIND_HTTP_ROUTE,
-            metadata=metadata(c.GATEWAY_ROUTE_NAME),
-            spec=route_spec,
-            opts=child,
-        )
-        if s.https:
-            redirect_spec: dict[str, Any] = {
-                "parentRefs": [parent(c.GATEWAY_HTTP_LISTENER)],
-                "rules": [
-                    {
-                        "matches": every_path,
-                        "filters": [
-                            {
-                                "type": "RequestRedirect",
-                                "requestRedirect": {"scheme": "https", "statusCode": 301},
-                            }
-                        ],
-                    }
-                ],
+
+        def route(role: str, route_name: str, listener: str | None, rule: dict[str, Any]) -> None:
+            spec: dict[str, Any] = {
+                "parentRefs": [parent(listener)],
+                "rules": [{"matches": every_path, **rule}],
             }
             if hostnames:
-                redirect_spec["hostnames"] = hostnames
+                spec["hostnames"] = hostnames
             k8s.apiextensions.CustomResource(
-                f"{name}-https-redirect",
+                f"{name}-{role}",
                 api_version=c.GATEWAY_API_VERSION,
                 kind=c.KIND_HTTP_ROUTE,
-                metadata=metadata(c.GATEWAY_REDIRECT_ROUTE_NAME),
-                spec=redirect_spec,
+                metadata=metadata(route_name),
+                spec=spec,
                 opts=child,
+            )
+
+        backend = {
+            "group": "",
+            "kind": "Service",
+            "name": args.service_name,
+            "port": args.service_port,
+        }
+        route("route", c.GATEWAY_ROUTE_NAME, serving_listener, {"backendRefs": [backend]})
+        if s.https:
+            redirect: dict[str, Any] = {
+                "type": "RequestRedirect",
+                "requestRedirect": {"scheme": "https", "statusCode": 301},
+            }
+            route(
+                "https-redirect",
+                c.GATEWAY_REDIRECT_ROUTE_NAME,
+                c.GATEWAY_HTTP_LISTENER,
+                {"filters": [redirect]},
             )
 
         # GKE policies attach to the Service and must sit in its namespace.
