@@ -98,7 +98,7 @@ class SandboxPlatform(pulumi.ComponentResource):
                 RouterArgs(
                     s.router,
                     # Waits for the namespace only, not for the CRDs or the controller.
-                    namespace=self.control_plane.namespace.metadata.name,
+                    namespace=self.control_plane.namespace_name,
                     node_selector=controller_node_selector(s),  # the system pool, if ours
                 ),
                 k8s,
