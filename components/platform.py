@@ -74,6 +74,7 @@ class SandboxPlatform(pulumi.ComponentResource):
                 s.isolation,
                 placement=placement,
                 node_pool=self.node_pool.node_pool if self.node_pool else None,
+                nodes=s.node_pool.max_nodes if self.node_pool else 1,
             ),
             k8s,
         )

@@ -221,6 +221,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "deletedWith": request.deletedWith,
                     "additionalSecretOutputs": list(request.additionalSecretOutputs),
                     "aliases": [json_format.MessageToDict(a) for a in request.aliases],
+                    "customTimeouts": json_format.MessageToDict(request.customTimeouts),
                 },
             )
             self.registrations.append(reg)

@@ -503,3 +503,37 @@ def test_gvisor_needs_gke() -> None:
         isolation={"runtime": "gvisor"},
     )
     assert plan.error is not None and "isolation.runtime 'gvisor'" in plan.error
+
+
+# --- rollout budgets (issue 13, point 3) ---------------------------------------------------------
+def _minutes(value: str) -> float:
+    m = re.fullmatch(r"(\d+)m", value)
+    assert m, value
+    return int(m.group(1)) * 60
+
+
+def test_daemonset_timeouts_cover_a_rollout_over_the_whole_pool(dev_plan: Plan) -> None:
+    # pulumi-kubernetes waits 10 min for a DaemonSet unless told otherwise (await/daemonset.go),
+    # exactly one node's uninstall (grace) or install (startup probe) budget.
+    ds = daemonset(dev_plan)
+    spec = pod(dev_plan)
+    probe = container(dev_plan)["startupProbe"]
+    install = probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe[
+        "failureThreshold"
+    ]
+    uninstall = spec["terminationGracePeriodSeconds"]
+    nodes = dev_plan.one("gcp:container/nodePool:NodePool", "sandbox-pool-pool").inputs[
+        "autoscaling"
+    ]["totalMaxNodeCount"]
+    assert nodes >= 2  # a rollout one node at a time really is sequential here
+    timeouts = ds.options["customTimeouts"]
+    assert _minutes(timeouts["create"]) > install > 600
+    # maxUnavailable 1: every node uninstalls, then installs again, one after the other.
+    assert _minutes(timeouts["update"]) >= nodes * (uninstall + install)
+    assert _minutes(timeouts["delete"]) > uninstall
+
+
+def test_daemonset_update_timeout_grows_with_the_pool() -> None:
+    small, large = (run(nodePool={"maxNodes": n}) for n in (2, 10))
+    t = [daemonset(p).options["customTimeouts"]["update"] for p in (small, large)]
+    assert _minutes(t[1]) - _minutes(t[0]) >= 8 * (600 + 601)
