@@ -49,7 +49,11 @@ STARTUP_PROBE = (1, 10, 60)  # initialDelaySeconds, periodSeconds, failureThresh
 IMAGE_PULL_SECONDS = 300
 TIMEOUT_MARGIN_SECONDS = 300  # node churn (autoscaling, a repair) during the rollout
 REQUESTS = {"cpu": "25m", "memory": "16Mi"}  # no memory limit: the install's page cache peaks
-SNAPSHOTTER_SETUP = "nydus"  # snapshotter.setup: ["nydus"]
+# values.yaml shims.<shim>.containerd.snapshotter for the shims this platform offers: none of
+# them uses one (nydus serves only the CoCo/TEE shims, devmapper only fc). The chart's default
+# snapshotter.setup: ["nydus"] would install a host snapshotter nothing uses, so it is set only
+# for shims that need it.
+SHIM_SNAPSHOTTERS: dict[str, str] = {}
 K8S_DISTRIBUTION = "k8s"  # GKE, kind and minikube keep containerd's config in /etc/containerd
 INSTALL_DIR = "/opt/kata"  # no installationPrefix, no multiInstallSuffix
 # Architecture as the chart spells it in env var names.
@@ -136,7 +140,12 @@ def kata_deploy_env(settings: IsolationSettings) -> list[core.EnvVarArgs]:
     env += [
         core.EnvVarArgs(name="INSTALLATION_PREFIX", value=""),
         core.EnvVarArgs(name="MULTI_INSTALL_SUFFIX", value=""),
-        core.EnvVarArgs(name="EXPERIMENTAL_SETUP_SNAPSHOTTER", value=SNAPSHOTTER_SETUP),
+    ]
+    if snapshotters := sorted({SHIM_SNAPSHOTTERS[s] for s in kata.shims if s in SHIM_SNAPSHOTTERS}):
+        env.append(
+            core.EnvVarArgs(name="EXPERIMENTAL_SETUP_SNAPSHOTTER", value=",".join(snapshotters))
+        )
+    env += [
         core.EnvVarArgs(name="K8S_DISTRIBUTION", value=K8S_DISTRIBUTION),
         core.EnvVarArgs(name="HEALTH_PORT", value=str(HEALTH_PORT)),
     ]

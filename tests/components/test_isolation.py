@@ -257,7 +257,19 @@ def test_env_renders_the_shims_setting_like_the_chart(dev_plan: Plan, upstream: 
     assert e["DEFAULT_SHIM_X86_64"] == "qemu"
     assert e["DEBUG"] == "false"
     assert e["K8S_DISTRIBUTION"] == values(upstream)["k8sDistribution"]
-    assert e["EXPERIMENTAL_SETUP_SNAPSHOTTER"] == ",".join(values(upstream)["snapshotter"]["setup"])
+    # No configured shim uses a snapshotter, so none is set up (issue 13, point 7).
+    assert "EXPERIMENTAL_SETUP_SNAPSHOTTER" not in e
+
+
+@pytest.mark.parametrize("shim", ["qemu", "qemu-runtime-rs", "clh", "clh-runtime-rs", "dragonball"])
+def test_a_host_snapshotter_is_set_up_only_for_shims_that_use_one(
+    shim: str, upstream: Path
+) -> None:
+    # values.yaml maps a shim to a snapshotter under shims.<shim>.containerd.snapshotter.
+    uses = (values(upstream)["shims"][shim].get("containerd") or {}).get("snapshotter")
+    p = run(isolation={"kata": {"shims": [shim]}})
+    assert p.error is None, p.error
+    assert env(p).get("EXPERIMENTAL_SETUP_SNAPSHOTTER") == (uses or None)
 
 
 def test_rbac_has_the_charts_rules(dev_plan: Plan, upstream: Path) -> None:
