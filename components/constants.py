@@ -39,6 +39,9 @@ AGENT_SANDBOX_RELEASE_URL = (
     "sandbox-with-extensions.yaml"
 )
 CONTROLLER_NAME = "agent-sandbox-controller"
+# Scopes the controller's Pod/Service informer caches to objects it labelled (v1.0 sources,
+# cmd/agent-sandbox-controller/main.go).
+CONTROLLER_CACHE_LABEL_SELECTORS_FLAG = "--cache-label-selectors"
 CONTROLLER_IMAGE_REPOSITORY = "registry.k8s.io/agent-sandbox/agent-sandbox-controller"
 # controlPlane.imageRegistry replaces this prefix of the controller image (air-gapped mirrors).
 UPSTREAM_IMAGE_REGISTRY = "registry.k8s.io"

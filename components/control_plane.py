@@ -126,6 +126,18 @@ def _probe(path: str, port: int | str, initial_delay: int, period: int) -> core.
     )
 
 
+def controller_args(ctr: Mapping[str, Any], settings: ControlPlaneSettings) -> list[str] | None:
+    """The release's args (--leader-elect=true --extensions), plus --cache-label-selectors:
+    without it the controller caches every Pod and Service in the cluster, and its memory
+    grows with workloads it never touches until the limit OOM-kills it."""
+    args = list(ctr.get("args") or [])
+    if settings.cache_label_selectors and not any(
+        a.split("=", 1)[0] == c.CONTROLLER_CACHE_LABEL_SELECTORS_FLAG for a in args
+    ):
+        args.append(c.CONTROLLER_CACHE_LABEL_SELECTORS_FLAG)
+    return args or None
+
+
 def controller_pod_spec(
     manifest: ReleaseManifest, settings: ControlPlaneSettings, node_selector: Mapping[str, str]
 ) -> core.PodSpecArgs:
@@ -150,7 +162,7 @@ def controller_pod_spec(
                 image=controller_image(settings) if is_controller else ctr.get("image"),
                 image_pull_policy=ctr.get("imagePullPolicy"),
                 command=ctr.get("command"),
-                args=ctr.get("args"),  # --leader-elect=true --extensions, as released
+                args=controller_args(ctr, settings) if is_controller else ctr.get("args"),
                 env=[core.EnvVarArgs(name=e["name"], value=e.get("value")) for e in ctr["env"]]
                 if ctr.get("env")
                 else None,

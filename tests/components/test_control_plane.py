@@ -167,7 +167,8 @@ def test_controller_keeps_what_upstream_ships(
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == up["template"]["spec"]["serviceAccountName"]
     ctr = container(plan)
-    assert ctr["args"] == up_ctr["args"]
+    # Upstream's args, plus the cache scoping (issue 13, point 6).
+    assert ctr["args"] == [*up_ctr["args"], "--cache-label-selectors"]
     assert ctr["ports"] == up_ctr["ports"]
     for mount in up_ctr["volumeMounts"]:
         assert mount in ctr["volumeMounts"]
@@ -410,3 +411,18 @@ def test_agent_sandbox_system_enforces_restricted_and_everything_in_it_complies(
     assert any("router" in n for n, _ in pods)
     for name, pod in pods:
         assert _restricted_violations(pod) == [], name
+
+
+# --- controller memory (issue 13, point 6) -------------------------------------------------------
+def test_controller_caches_only_what_it_owns(upstream: Path) -> None:
+    # v1.0's controller caches every Pod and Service of the cluster unless started with
+    # --cache-label-selectors (cmd/agent-sandbox-controller/main.go); the 512Mi limit then
+    # depends on the size of the whole cluster.
+    text = (upstream / "agent-sandbox" / FILE).read_text()
+    (deploy,) = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Deployment"]
+    assert "--cache-label-selectors" not in str(deploy)  # upstream leaves it off
+    on = run()
+    assert "--cache-label-selectors" in container(on)["args"]
+    off = run(controlPlane={"cacheLabelSelectors": False})
+    assert off.error is None, off.error
+    assert "--cache-label-selectors" not in container(off)["args"]
