@@ -241,6 +241,14 @@ PRIVATE_CIDRS = (
 )
 LINK_LOCAL_CIDR = "169.254.0.0/16"
 BLOCKED_EGRESS_CIDRS = (*PRIVATE_CIDRS, LINK_LOCAL_CIDR)
+# IPv6 alike (dual-stack clusters), as upstream's default template policy does: everything but
+# unique-local (GKE's internal IPv6 ranges; the metadata server's fd20:ce::254) and link-local.
+PUBLIC_INTERNET_CIDR_V6 = "::/0"
+PRIVATE_CIDRS_V6 = ("fc00::/7",)
+LINK_LOCAL_CIDR_V6 = "fe80::/10"
+BLOCKED_EGRESS_CIDRS_V6 = (*PRIVATE_CIDRS_V6, LINK_LOCAL_CIDR_V6)
+# Where the node's metadata server answers (with the node's credentials): never allowlisted.
+METADATA_SERVER_CIDRS = (LINK_LOCAL_CIDR, LINK_LOCAL_CIDR_V6, "fd20:ce::254/128")
 # Pod Security Admission namespace labels.
 PSA_LABEL_PREFIX = "pod-security.kubernetes.io/"
 PSA_MODES = ("enforce", "audit", "warn")
