@@ -33,7 +33,13 @@ from .engine import (
     project_config,
     stack_config,
 )
-from .manifest_files import PLACEHOLDER, plan_files, validate_files, write_files
+from .manifest_files import (
+    PLACEHOLDER,
+    apply_commands,
+    plan_files,
+    validate_files,
+    write_files,
+)
 from .plan_view import opaque_steps, plan_json, plural, render
 from .validate import UpstreamMissingError
 
@@ -142,9 +148,9 @@ def run_manifests(plan: Plan, directory: Path, out: TextIO) -> int:
             f"are invisible offline and not in these files; apply {source} yourself",
             file=out,
         )
-    print(
-        f"  apply with: kubectl apply -f {directory}/  (files are applied in name order)", file=out
-    )
+    print("  apply with (CRDs first, established before the resources that use them):", file=out)
+    for command in apply_commands(files, directory):
+        print(f"    {command}", file=out)
     return OK
 
 
