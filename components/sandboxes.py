@@ -244,6 +244,17 @@ class SandboxSet(pulumi.ComponentResource):
         in_namespace: list[pulumi.Resource] = []  # the namespace, when this stack creates it
         for warning in sb.egress_warnings():
             pulumi.log.warn(warning, resource=self)
+        if s.cluster.mode == "kubeconfig":
+            # GKE clusters this stack creates run Dataplane V2; a kubeconfig cluster's CNI may
+            # accept NetworkPolicies and ignore them (minikube's and kind's defaults do).
+            pulumi.log.warn(
+                f"cluster.mode is kubeconfig: the sandboxes' NetworkPolicies (router-only "
+                f"ingress, no cluster or metadata egress) hold only if context "
+                f"'{s.cluster.kubeconfig.context if s.cluster.kubeconfig else ''}' runs a CNI "
+                "that enforces NetworkPolicy; minikube's and kind's default CNIs ignore it — "
+                "start minikube with --cni calico (or cilium), or install Calico/Cilium on kind",
+                resource=self,
+            )
         self.pod_security_level = None
         if sb.create_namespace:
             self.pod_security_level = sb.pod_security_level
