@@ -218,6 +218,9 @@ SANDBOX_NAME_LABEL = "agent-sandbox.dev/sandbox"
 SANDBOX_TEMPLATE_LABEL = "agent-sandbox.dev/template"
 SANDBOX_COMPONENT = "sandbox"
 SANDBOX_CONTAINER_NAME = "sandbox"
+# On a sandbox pod template whose security.allowPrivilegeEscalation is true: the reviewed,
+# per-sandbox exception (e.g. sudo in an IDE's terminal) that the policy pack accepts.
+ALLOW_PRIVILEGE_ESCALATION_ANNOTATION = "agent-sandbox.dev/allow-privilege-escalation"
 SANDBOXES_DEFAULT_NAMESPACE = "agent-sandboxes"
 # Namespaces sandboxes must never share: the system's own, and the control plane's (a
 # namespace-wide sandbox NetworkPolicy would cut off the controller and the router).

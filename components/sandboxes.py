@@ -150,7 +150,7 @@ def pod_template(
     resource from its (required) argument."""
     r = w.resources
     container = core.ContainerArgs(
-        name=c.SANDBOX_CONTAINER_NAME,
+        name=w.container_name,
         image=w.image,
         command=list(w.command) or None,
         args=list(w.args) or None,
@@ -178,7 +178,13 @@ def pod_template(
         if v.type == "emptyDir"
     ]
     return core.PodTemplateSpecArgs(
-        metadata=meta.ObjectMetaArgs(labels=pod_labels),
+        metadata=meta.ObjectMetaArgs(
+            labels=pod_labels,
+            # The reviewed exception, visible on the pod and accepted by the policy pack.
+            annotations={c.ALLOW_PRIVILEGE_ESCALATION_ANNOTATION: "true"}
+            if w.security.allow_privilege_escalation
+            else None,
+        ),
         spec=core.PodSpecArgs(
             containers=[container],
             volumes=volumes or None,

@@ -201,6 +201,9 @@ class WorkloadSettings(_Model):
     """What a sandbox runs: shared by templates and standalone sandboxes."""
 
     name: ObjectName
+    # The container's name (kubectl exec/logs -c); the seed's VS Code sandbox uses
+    # devcontainer-main.
+    container_name: ObjectName = c.SANDBOX_CONTAINER_NAME
     image: Annotated[str, Field(pattern=r"^\S+$")]
     command: list[str] = []
     args: list[str] = []

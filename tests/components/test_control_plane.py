@@ -355,8 +355,15 @@ def test_disabled_control_plane_keeps_the_namespace_for_the_router() -> None:
 
 # --- Pod Security on agent-sandbox-system (issue 13, point 8) ------------------------------------
 _RESTRICTED_VOLUMES = {
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-    "projected", "secret", "name",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+    "name",
 }
 
 

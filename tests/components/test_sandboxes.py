@@ -225,9 +225,12 @@ def test_pods_are_hardened(dev_plan: Plan) -> None:
         for key in ("hostNetwork", "hostPID", "hostIPC"):
             assert not spec.get(key), (reg.name, key)
         assert not any("hostPath" in v for v in spec.get("volumes", []))
+        annotations = tpl["metadata"].get("annotations") or {}
+        declared = annotations.get("agent-sandbox.dev/allow-privilege-escalation") == "true"
         for container in spec["containers"]:
             sc = container["securityContext"]
-            assert sc["allowPrivilegeEscalation"] is False
+            # Only the reviewed exception (security.allowPrivilegeEscalation) escalates.
+            assert sc["allowPrivilegeEscalation"] is declared
             assert sc["privileged"] is False
             assert sc["capabilities"]["drop"] == ["ALL"]
             for kind in ("requests", "limits"):
@@ -595,9 +598,7 @@ def test_bad_egress_allowlist_entries_are_rejected(cidr: str, why: str) -> None:
 def test_ipv6_allowlist_entries_open_exactly_their_range() -> None:
     plan = run(sandboxes=with_item("sandboxes", egressAllowlist=["2001:db8:5::/48"]))
     assert plan.error is None, plan.error
-    policy = next(
-        p for p in plan.by_type(NETWORK_POLICY) if p.inputs["spec"]["podSelector"] != {}
-    )
+    policy = next(p for p in plan.by_type(NETWORK_POLICY) if p.inputs["spec"]["podSelector"] != {})
     egress = policy.inputs["spec"]["egress"]
     assert egress_reaches(egress, "2001:db8:5::7")
     assert not egress_reaches(egress, "fd20:ce::254")
@@ -723,3 +724,61 @@ def test_the_sandbox_namespace_exists_only_once_the_admission_backstop_guards_it
     plan = run(role="all-in-one", admission={"enabled": False})
     assert plan.error is None, plan.error
     assert plan.by_type("kubernetes:core/v1:Namespace")
+
+
+# ---------------------------------------------------------------------------------------------
+# seed parity: the VS Code sandbox (issue 13, points 12 and 13)
+# ---------------------------------------------------------------------------------------------
+def test_vscode_sandbox_keeps_the_seeds_container_name_and_pod_label(
+    dev_plan: Plan, upstream: Path
+) -> None:
+    seed = upstream_yaml(upstream, "vscode-sandbox", "base", "vscode-sandbox.yaml")
+    seed_pod = seed["spec"]["podTemplate"]
+    pod = by_k8s_name(dev_plan, SANDBOX, seed["metadata"]["name"]).inputs["spec"]["podTemplate"]
+    assert [x["name"] for x in pod["spec"]["containers"]] == [
+        x["name"] for x in seed_pod["spec"]["containers"]
+    ]
+    assert seed_pod["metadata"]["labels"].items() <= pod["metadata"]["labels"].items()
+
+
+def test_python_template_keeps_upstreams_container_name(dev_plan: Plan, upstream: Path) -> None:
+    seed = upstream_yaml(upstream, "python-client", "python-sandbox-template.yaml")
+    tpl = by_k8s_name(dev_plan, TEMPLATE, "python-sandbox-template").inputs["spec"]["podTemplate"]
+    assert [x["name"] for x in tpl["spec"]["containers"]] == [
+        x["name"] for x in seed["spec"]["podTemplate"]["spec"]["containers"]
+    ]
+
+
+def test_container_name_defaults_to_sandbox_and_is_checked() -> None:
+    section = with_item("templates", containerName=None)
+    plan = run(sandboxes=section)
+    assert plan.error is None, plan.error
+    (ctr,) = plan.by_type(TEMPLATE)[0].inputs["spec"]["podTemplate"]["spec"]["containers"]
+    assert ctr["name"] == "sandbox"
+    rejected(
+        ["sandboxes.sandboxes[0]", "containerName", "Devcontainer_Main"],
+        sandboxes=with_item("sandboxes", containerName="Devcontainer_Main"),
+    )
+
+
+def test_vscode_terminal_can_sudo_and_the_policy_pack_agrees(dev_plan: Plan) -> None:
+    # sudo is setuid: allowPrivilegeEscalation: false sets no_new_privs and it fails. The seed's
+    # example relies on it, so the dev stack makes the trade-off explicitly for that sandbox.
+    from policies.rules import sandbox_pod_hardening
+
+    reg = by_k8s_name(dev_plan, SANDBOX, "sandbox-example")
+    pod = reg.inputs["spec"]["podTemplate"]
+    (ctr,) = pod["spec"]["containers"]
+    assert ctr["securityContext"]["allowPrivilegeEscalation"] is True
+    assert {"SETUID", "SETGID"} <= set(ctr["securityContext"]["capabilities"]["add"])
+    assert pod["metadata"]["annotations"] == {
+        "agent-sandbox.dev/allow-privilege-escalation": "true"
+    }
+    assert sandbox_pod_hardening(reg.type, reg.inputs, ["agent-sandboxes"]) == []
+    # Without the declared exception the same pod is a violation.
+    undeclared = copy.deepcopy(reg.inputs)
+    del undeclared["spec"]["podTemplate"]["metadata"]["annotations"]
+    (violation,) = sandbox_pod_hardening(reg.type, undeclared, ["agent-sandboxes"])
+    assert "allowPrivilegeEscalation" in violation
+    # The trade-off forces Pod Security baseline on the namespace.
+    assert dev_plan.outputs["sandboxPodSecurity"] == "baseline"

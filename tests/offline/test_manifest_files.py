@@ -211,9 +211,7 @@ def kubectl(commands: list[str]) -> list[str]:
     return errors
 
 
-def test_the_printed_apply_commands_work_on_a_fresh_cluster(
-    tmp_path: Path, dev_plan: Plan
-) -> None:
+def test_the_printed_apply_commands_work_on_a_fresh_cluster(tmp_path: Path, dev_plan: Plan) -> None:
     files = plan_files(dev_plan)
     write_files(files, tmp_path, "dev")
     # One `kubectl apply -f DIR/` fails: the Sandbox kinds are mapped before their CRDs exist.
