@@ -254,8 +254,8 @@ class SandboxSet(pulumi.ComponentResource):
             # GKE clusters this stack creates run Dataplane V2; a kubeconfig cluster's CNI may
             # accept NetworkPolicies and ignore them (minikube's and kind's defaults do).
             pulumi.log.warn(
-                f"cluster.mode is kubeconfig: the sandboxes' NetworkPolicies (router-only "
-                f"ingress, no cluster or metadata egress) hold only if context "
+                "cluster.mode is kubeconfig: the sandboxes' NetworkPolicies (router-only "
+                "ingress, no cluster or metadata egress) hold only if context "
                 f"'{s.cluster.kubeconfig.context if s.cluster.kubeconfig else ''}' runs a CNI "
                 "that enforces NetworkPolicy; minikube's and kind's default CNIs ignore it — "
                 "start minikube with --cni calico (or cilium), or install Calico/Cilium on kind",
@@ -279,9 +279,7 @@ class SandboxSet(pulumi.ComponentResource):
                 # Deleting a namespace deletes every sandbox, claim and volume in it, including
                 # those clients created at run time: destroy and renames leave it in place.
                 opts=child.merge(
-                    pulumi.ResourceOptions(
-                        retain_on_delete=True, depends_on=list(args.guarded_by)
-                    )
+                    pulumi.ResourceOptions(retain_on_delete=True, depends_on=list(args.guarded_by))
                 ),
             )
             self.namespace = namespace.metadata.apply(lambda m: m.name or ns)

@@ -287,7 +287,6 @@ class WorkloadSettings(_Model):
         _check_labels(self.labels, f"labels of '{self.name}'")
         return self
 
-
     def exposed_private_ranges(self) -> dict[str, list[str]]:
         """Allowlist entries that re-open whole private ranges, with those ranges."""
         found: dict[str, list[str]] = {}
