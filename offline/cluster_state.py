@@ -205,10 +205,21 @@ class ClusterSimulator:
     ) -> CreateOutcome:
         group, kind = group_kind(type_token)
         metadata = inputs.get("metadata") or {}
+        # Patch resources (NamespacePatch, ...) always server-side apply onto an existing object
+        # and own only the fields they set (await.go: kinds.IsPatchResource).
+        patch = kind.endswith("Patch") and kind != "Patch"
+        if patch:
+            kind = kind.removesuffix("Patch")
+            flags = ProviderFlags(True, flags.force, flags.default_namespace)
         key = object_key(group, kind, metadata, flags.default_namespace)
         if key is None:
             return CreateOutcome()
         where = f"{kind} {key[2] + '/' if key[2] else ''}{key[3]}"
+        if patch:
+            if key not in self.state.objects:
+                return CreateOutcome(f"{resource}: {where} does not exist, nothing to patch")
+            outcome = self._upsert(key, group, kind, where, resource, inputs, flags, metadata)
+            return CreateOutcome(outcome.failure)  # a patch never owns the object
         if key in self.created:
             return CreateOutcome(
                 f"{resource}: {where} is already managed by resource {self.created[key]} of this "
@@ -225,6 +236,21 @@ class ClusterSimulator:
                 f"{resource}: {where} already exists (AlreadyExists: pulumi-kubernetes >= 4.29 "
                 "creates client-side unless the provider sets upsertExistingObjects)"
             )
+        return self._upsert(key, group, kind, where, resource, inputs, flags, metadata)
+
+    def _upsert(
+        self,
+        key: ObjectKey,
+        group: str,
+        kind: str,
+        where: str,
+        resource: str,
+        inputs: Mapping[str, Any],
+        flags: ProviderFlags,
+        metadata: Mapping[str, Any],
+    ) -> CreateOutcome:
+        """Server-side apply onto the existing object: immutable fields, then conflicts."""
+        existing = self.state.objects[key]
         changed = [
             p
             for p in IMMUTABLE_FIELDS.get((group, kind), ())
@@ -247,5 +273,15 @@ class ClusterSimulator:
                     f"{resource}: {where} exists and server-side apply without force conflicts "
                     f"on {', '.join(clash[:5])} (set enablePatchForce on the provider)"
                 )
-        self.state.objects[key] = manifest
+        self.state.objects[key] = _merged(existing, dict(inputs))
         return CreateOutcome(adopted=True)
+
+
+def _merged(base: Any, applied: Any) -> Any:
+    """The object after a server-side apply: the applied fields over the existing ones."""
+    if isinstance(base, Mapping) and isinstance(applied, Mapping):
+        out = dict(base)
+        for k, v in applied.items():
+            out[k] = _merged(base.get(k), v)
+        return out
+    return copy.deepcopy(applied)

@@ -223,3 +223,26 @@ def test_up_over_an_existing_kubectl_and_helm_install_adopts_it(stack: str, upst
     assert len(plan.registrations) == len(fresh.registrations)
     # The controller Deployment kept upstream's selector (immutable on a live Deployment).
     assert any(c.CONTROLLER_NAME in r or r.endswith("-controller") for r in adopted)
+
+
+def test_a_patch_resource_needs_the_object_and_never_owns_it() -> None:
+    def program() -> None:
+        provider = k8s.Provider("k8s", context="x")
+        k8s.core.v1.NamespacePatch(
+            "label-kube-system",
+            metadata={"name": "kube-system", "labels": {"team": "platform"}},
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+        k8s.core.v1.NamespacePatch(
+            "missing",
+            metadata={"name": "nope"},
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+
+    plan = _run(program)
+    (failure,) = plan.failures
+    assert "missing" in failure and "does not exist" in failure
+    assert plan.adopted == []
+    assert plan.cluster.objects[("", "Namespace", "", "kube-system")]["metadata"]["labels"] == {
+        "team": "platform"
+    }
