@@ -159,7 +159,8 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m offline.preview",
         description="Evaluate the program offline (mock engine: no cloud credentials, no Pulumi "
         "CLI, no network) and show the plan.",
-        epilog="exit codes: 0 ok; 1 invalid manifest or mandatory policy violation; "
+        epilog="exit codes: 0 ok; 1 invalid manifest, a create the Kubernetes provider would "
+        "refuse, or mandatory policy violation; "
         "2 invalid settings or command line",
     )
     src = p.add_mutually_exclusive_group()
@@ -226,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.write(render(plan))
 
     status = OK
+    for failure in plan.failures:  # creates the Kubernetes provider would refuse (cluster_state)
+        print(f"error: the Kubernetes provider would refuse this: {failure}", file=sys.stderr)
+        status = FAILED
     try:
         if args.manifests is not None:
             print("\n" if shown else "", end="", file=out)

@@ -246,3 +246,18 @@ def test_a_patch_resource_needs_the_object_and_never_owns_it() -> None:
     assert plan.cluster.objects[("", "Namespace", "", "kube-system")]["metadata"]["labels"] == {
         "team": "platform"
     }
+
+
+def test_the_preview_reports_a_create_the_provider_would_refuse(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from offline import preview
+
+    def two_owners(stack: str, config: Any, out: Any) -> Plan:
+        return _run(
+            lambda: [k8s.core.v1.Namespace(n, metadata={"name": "same"}) for n in ("one", "two")]
+        )
+
+    monkeypatch.setattr(preview, "evaluate_config", two_owners)
+    assert preview.main(["--stack", "local", "-q"]) == preview.FAILED
+    assert "two resources must never manage one object" in capsys.readouterr().err
