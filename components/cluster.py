@@ -17,6 +17,11 @@ from .node_identity import node_account_id, node_service_account
 from .settings import ClusterSettings
 
 GKE_AUTH_PLUGIN = "gke-gcloud-auth-plugin"
+# Adoption (docs/operations.md): the CRDs and sandbox namespaces outlive `pulumi destroy`, and a
+# cluster may hold a kubectl/Helm install. pulumi-kubernetes >= 4.29 fails a create of an
+# existing object unless upsertExistingObjects is set, and its server-side apply then conflicts
+# with fields another manager set unless enablePatchForce is set. Both on: `up` adopts them.
+ADOPT_EXISTING_OBJECTS = True
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class Cluster(pulumi.ComponentResource):
                 context=s.kubeconfig.context,
                 kubeconfig=s.kubeconfig.path,
                 cluster_identifier=s.kubeconfig.context,
+                upsert_existing_objects=ADOPT_EXISTING_OBJECTS,
+                enable_patch_force=ADOPT_EXISTING_OBJECTS,
                 opts=child,
             )
         else:
@@ -109,6 +116,8 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-k8s",
                 kubeconfig=self.kubeconfig,
                 cluster_identifier=cluster_id,
+                upsert_existing_objects=ADOPT_EXISTING_OBJECTS,
+                enable_patch_force=ADOPT_EXISTING_OBJECTS,
                 opts=child,
             )
 

@@ -39,6 +39,9 @@ AGENT_SANDBOX_RELEASE_URL = (
     "sandbox-with-extensions.yaml"
 )
 CONTROLLER_NAME = "agent-sandbox-controller"
+# Scopes the controller's Pod/Service informer caches to objects it labelled (v1.0 sources,
+# cmd/agent-sandbox-controller/main.go).
+CONTROLLER_CACHE_LABEL_SELECTORS_FLAG = "--cache-label-selectors"
 CONTROLLER_IMAGE_REPOSITORY = "registry.k8s.io/agent-sandbox/agent-sandbox-controller"
 # controlPlane.imageRegistry replaces this prefix of the controller image (air-gapped mirrors).
 UPSTREAM_IMAGE_REGISTRY = "registry.k8s.io"
@@ -215,6 +218,9 @@ SANDBOX_NAME_LABEL = "agent-sandbox.dev/sandbox"
 SANDBOX_TEMPLATE_LABEL = "agent-sandbox.dev/template"
 SANDBOX_COMPONENT = "sandbox"
 SANDBOX_CONTAINER_NAME = "sandbox"
+# On a sandbox pod template whose security.allowPrivilegeEscalation is true: the reviewed,
+# per-sandbox exception (e.g. sudo in an IDE's terminal) that the policy pack accepts.
+ALLOW_PRIVILEGE_ESCALATION_ANNOTATION = "agent-sandbox.dev/allow-privilege-escalation"
 SANDBOXES_DEFAULT_NAMESPACE = "agent-sandboxes"
 # Namespaces sandboxes must never share: the system's own, and the control plane's (a
 # namespace-wide sandbox NetworkPolicy would cut off the controller and the router).
@@ -238,6 +244,14 @@ PRIVATE_CIDRS = (
 )
 LINK_LOCAL_CIDR = "169.254.0.0/16"
 BLOCKED_EGRESS_CIDRS = (*PRIVATE_CIDRS, LINK_LOCAL_CIDR)
+# IPv6 alike (dual-stack clusters), as upstream's default template policy does: everything but
+# unique-local (GKE's internal IPv6 ranges; the metadata server's fd20:ce::254) and link-local.
+PUBLIC_INTERNET_CIDR_V6 = "::/0"
+PRIVATE_CIDRS_V6 = ("fc00::/7",)
+LINK_LOCAL_CIDR_V6 = "fe80::/10"
+BLOCKED_EGRESS_CIDRS_V6 = (*PRIVATE_CIDRS_V6, LINK_LOCAL_CIDR_V6)
+# Where the node's metadata server answers (with the node's credentials): never allowlisted.
+METADATA_SERVER_CIDRS = (LINK_LOCAL_CIDR, LINK_LOCAL_CIDR_V6, "fd20:ce::254/128")
 # Pod Security Admission namespace labels.
 PSA_LABEL_PREFIX = "pod-security.kubernetes.io/"
 PSA_MODES = ("enforce", "audit", "warn")

@@ -17,7 +17,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import constants as c
-from .pod_security import platform_container_security_context, resource_requirements
+from .pod_security import (
+    namespace_labels,
+    platform_container_security_context,
+    resource_requirements,
+)
 from .release_manifest import ReleaseManifest
 from .settings import ControlPlaneSettings, PlatformSettings
 
@@ -122,6 +126,18 @@ def _probe(path: str, port: int | str, initial_delay: int, period: int) -> core.
     )
 
 
+def controller_args(ctr: Mapping[str, Any], settings: ControlPlaneSettings) -> list[str] | None:
+    """The release's args (--leader-elect=true --extensions), plus --cache-label-selectors:
+    without it the controller caches every Pod and Service in the cluster, and its memory
+    grows with workloads it never touches until the limit OOM-kills it."""
+    args = list(ctr.get("args") or [])
+    if settings.cache_label_selectors and not any(
+        a.split("=", 1)[0] == c.CONTROLLER_CACHE_LABEL_SELECTORS_FLAG for a in args
+    ):
+        args.append(c.CONTROLLER_CACHE_LABEL_SELECTORS_FLAG)
+    return args or None
+
+
 def controller_pod_spec(
     manifest: ReleaseManifest, settings: ControlPlaneSettings, node_selector: Mapping[str, str]
 ) -> core.PodSpecArgs:
@@ -146,7 +162,7 @@ def controller_pod_spec(
                 image=controller_image(settings) if is_controller else ctr.get("image"),
                 image_pull_policy=ctr.get("imagePullPolicy"),
                 command=ctr.get("command"),
-                args=ctr.get("args"),  # --leader-elect=true --extensions, as released
+                args=controller_args(ctr, settings) if is_controller else ctr.get("args"),
                 env=[core.EnvVarArgs(name=e["name"], value=e.get("value")) for e in ctr["env"]]
                 if ctr.get("env")
                 else None,
@@ -190,7 +206,9 @@ class ControlPlane(pulumi.ComponentResource):
     ``ready`` is what a resource that needs the controller (a Sandbox) should ``depends_on``.
     """
 
-    namespace: core.Namespace
+    # None only when the unexpanded release manifest creates the namespace itself.
+    namespace: core.Namespace | None
+    namespace_name: pulumi.Output[str]
     crds: dict[str, k8s.apiextensions.v1.CustomResourceDefinition]
     controller: k8s.apps.v1.Deployment | None
     unexpanded: k8s.yaml.v2.ConfigFile | None
@@ -209,16 +227,22 @@ class ControlPlane(pulumi.ComponentResource):
         self.version = s.version if s.enabled else None
 
         ns_obj = next(iter(m.of_kind("Namespace")), None) if m and m.available else None
-        self.namespace = core.Namespace(
-            f"{name}-namespace",
-            metadata=meta.ObjectMetaArgs(
-                name=c.AGENT_SANDBOX_NAMESPACE,
-                labels=_labels(ns_obj["metadata"] if ns_obj else {}),
-            ),
-            # Without our control plane the namespace may be shared (e.g. with GKE's managed
-            # add-on): never delete it on the way out then.
-            opts=child.merge(pulumi.ResourceOptions(retain_on_delete=not s.enabled)),
-        )
+        self.namespace = None
+        if not (s.enabled and m is not None and not m.available):
+            self.namespace = core.Namespace(
+                f"{name}-namespace",
+                metadata=meta.ObjectMetaArgs(
+                    name=c.AGENT_SANDBOX_NAMESPACE,
+                    # Everything that runs here (controller, router) meets "restricted".
+                    labels={
+                        **_labels(ns_obj["metadata"] if ns_obj else {}),
+                        **namespace_labels("restricted"),
+                    },
+                ),
+                # Without our control plane the namespace may be shared (e.g. with GKE's
+                # managed add-on): never delete it on the way out then.
+                opts=child.merge(pulumi.ResourceOptions(retain_on_delete=not s.enabled)),
+            )
         if s.enabled:
             if m is None:
                 raise ValueError("ControlPlaneArgs.manifest is required when enabled")
@@ -226,9 +250,13 @@ class ControlPlane(pulumi.ComponentResource):
                 self._install(name, m, s, args.node_selector, child)
             else:
                 self._unexpanded(name, m, child)
+        # What the router waits for: our Namespace, or the unexpanded manifest that holds it.
+        holder: pulumi.Resource | None = self.namespace or self.unexpanded
+        assert holder is not None
+        self.namespace_name = holder.urn.apply(lambda _: c.AGENT_SANDBOX_NAMESPACE)
         self.register_outputs(
             {
-                "namespace": self.namespace.metadata.name,
+                "namespace": self.namespace_name,
                 "crds": sorted(self.crds),
                 "image": self.image,
                 "version": self.version,
@@ -244,6 +272,7 @@ class ControlPlane(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> None:
         ns = c.AGENT_SANDBOX_NAMESPACE
+        assert self.namespace is not None
         in_ns = child.merge(pulumi.ResourceOptions(depends_on=[self.namespace]))
         for obj in m.crds:
             crd = obj["metadata"]["name"]
@@ -356,20 +385,19 @@ class ControlPlane(pulumi.ComponentResource):
     def _unexpanded(self, name: str, m: ReleaseManifest, child: pulumi.ResourceOptions) -> None:
         assert m.url is not None  # an unavailable manifest is always a remote one
         # One step the provider expands at deploy time. It is protected and retained: its CRDs
-        # must never be deleted when the typed install later takes over.
+        # must never be deleted when the typed install later takes over. The file's first object
+        # is the agent-sandbox-system Namespace, so no typed Namespace is registered beside it
+        # (two resources must never manage one object); the typed install adopts it later.
         self.unexpanded = k8s.yaml.v2.ConfigFile(
             f"{name}-manifest",
             file=m.url,
-            opts=child.merge(
-                pulumi.ResourceOptions(
-                    depends_on=[self.namespace], protect=True, retain_on_delete=True
-                )
-            ),
+            opts=child.merge(pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
         )
         self.ready = [self.unexpanded]
         pulumi.log.warn(
             f"{m.hint}. A deploy in this mode applies the upstream file as-is (not hardened, "
-            "not digest-checked, no image mirror) and protects it.",
+            "not digest-checked, no image mirror, no Pod Security labels on its namespace) and "
+            "protects it.",
             resource=self,
         )
 

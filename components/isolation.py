@@ -42,8 +42,18 @@ node = k8s.node.v1
 CONTAINER_NAME = "kube-kata"
 HEALTH_PORT = 8090
 TERMINATION_GRACE_SECONDS = 600  # uninstall restarts the CRI runtime and waits for the node
+# The install's budget on one node: the startup probe (1 s + 60 x 10 s on /readyz) plus pulling
+# the image. pulumi-kubernetes waits 10 min for a DaemonSet by default (await/daemonset.go), less
+# than one node's install plus pull, and far less than a rollout that goes one node at a time.
+STARTUP_PROBE = (1, 10, 60)  # initialDelaySeconds, periodSeconds, failureThreshold
+IMAGE_PULL_SECONDS = 300
+TIMEOUT_MARGIN_SECONDS = 300  # node churn (autoscaling, a repair) during the rollout
 REQUESTS = {"cpu": "25m", "memory": "16Mi"}  # no memory limit: the install's page cache peaks
-SNAPSHOTTER_SETUP = "nydus"  # snapshotter.setup: ["nydus"]
+# values.yaml shims.<shim>.containerd.snapshotter for the shims this platform offers: none of
+# them uses one (nydus serves only the CoCo/TEE shims, devmapper only fc). The chart's default
+# snapshotter.setup: ["nydus"] would install a host snapshotter nothing uses, so it is set only
+# for shims that need it.
+SHIM_SNAPSHOTTERS: dict[str, str] = {}
 K8S_DISTRIBUTION = "k8s"  # GKE, kind and minikube keep containerd's config in /etc/containerd
 INSTALL_DIR = "/opt/kata"  # no installationPrefix, no multiInstallSuffix
 # Architecture as the chart spells it in env var names.
@@ -63,6 +73,30 @@ class IsolationRuntimeArgs:
     placement: SandboxPlacement
     # The GKE sandbox NodePool: the DaemonSet (only) waits for it. None off GKE.
     node_pool: pulumi.Resource | None = None
+    # The most nodes kata-deploy runs on (nodePool.maxNodes): sizes the DaemonSet's timeouts.
+    nodes: int = 1
+
+
+def install_seconds() -> int:
+    """One node's install: image pull plus the startup probe's whole budget."""
+    delay, period, failures = STARTUP_PROBE
+    return IMAGE_PULL_SECONDS + delay + period * failures
+
+
+def daemonset_timeouts(nodes: int) -> pulumi.CustomTimeouts:
+    """Create: every node installs at once. Update: one node at a time (maxUnavailable 1), each
+    uninstalling (up to the termination grace) and installing again. Delete: every node
+    uninstalls at once, within the grace period."""
+    install, uninstall = install_seconds(), TERMINATION_GRACE_SECONDS
+
+    def minutes(seconds: int) -> str:
+        return f"{-(-seconds // 60)}m"
+
+    return pulumi.CustomTimeouts(
+        create=minutes(install + TIMEOUT_MARGIN_SECONDS),
+        update=minutes(max(nodes, 1) * (uninstall + install) + TIMEOUT_MARGIN_SECONDS),
+        delete=minutes(uninstall + TIMEOUT_MARGIN_SECONDS),
+    )
 
 
 def default_shim(settings: IsolationSettings) -> str:
@@ -106,7 +140,12 @@ def kata_deploy_env(settings: IsolationSettings) -> list[core.EnvVarArgs]:
     env += [
         core.EnvVarArgs(name="INSTALLATION_PREFIX", value=""),
         core.EnvVarArgs(name="MULTI_INSTALL_SUFFIX", value=""),
-        core.EnvVarArgs(name="EXPERIMENTAL_SETUP_SNAPSHOTTER", value=SNAPSHOTTER_SETUP),
+    ]
+    if snapshotters := sorted({SHIM_SNAPSHOTTERS[s] for s in kata.shims if s in SHIM_SNAPSHOTTERS}):
+        env.append(
+            core.EnvVarArgs(name="EXPERIMENTAL_SETUP_SNAPSHOTTER", value=",".join(snapshotters))
+        )
+    env += [
         core.EnvVarArgs(name="K8S_DISTRIBUTION", value=K8S_DISTRIBUTION),
         core.EnvVarArgs(name="HEALTH_PORT", value=str(HEALTH_PORT)),
     ]
@@ -326,7 +365,12 @@ class IsolationRuntime(pulumi.ComponentResource):
                                     privileged=False, read_only_root_filesystem=True
                                 ),
                                 # /readyz passes once the install is done; up to 10 min for it.
-                                startup_probe=_probe("/readyz", 10, 60, initial_delay=1),
+                                startup_probe=_probe(
+                                    "/readyz",
+                                    STARTUP_PROBE[1],
+                                    STARTUP_PROBE[2],
+                                    initial_delay=STARTUP_PROBE[0],
+                                ),
                                 liveness_probe=_probe("/healthz", 30, 3),
                                 readiness_probe=_probe("/readyz", 10, 3),
                                 resources=core.ResourceRequirementsArgs(requests=REQUESTS),
@@ -343,7 +387,11 @@ class IsolationRuntime(pulumi.ComponentResource):
                 ),
             ),
             # RBAC first on create, last on destroy; on GKE also after the pool exists.
-            opts=fixed.merge(pulumi.ResourceOptions(depends_on=waits_for)),
+            opts=fixed.merge(
+                pulumi.ResourceOptions(
+                    depends_on=waits_for, custom_timeouts=daemonset_timeouts(args.nodes)
+                )
+            ),
         )
 
         # --- RuntimeClasses (runtimeclasses.yaml) with the pool's placement.

@@ -74,6 +74,7 @@ class SandboxPlatform(pulumi.ComponentResource):
                 s.isolation,
                 placement=placement,
                 node_pool=self.node_pool.node_pool if self.node_pool else None,
+                nodes=s.node_pool.max_nodes if self.node_pool else 1,
             ),
             k8s,
         )
@@ -98,7 +99,7 @@ class SandboxPlatform(pulumi.ComponentResource):
                 RouterArgs(
                     s.router,
                     # Waits for the namespace only, not for the CRDs or the controller.
-                    namespace=self.control_plane.namespace.metadata.name,
+                    namespace=self.control_plane.namespace_name,
                     node_selector=controller_node_selector(s),  # the system pool, if ours
                 ),
                 k8s,

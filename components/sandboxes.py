@@ -4,7 +4,8 @@ stack declares in ``sandboxes:``, secure by default and reachable only through t
 Network: a sandbox accepts traffic only from the router's pods (``app: sandbox-router`` in
 ``agent-sandbox-system``), on the ports it declares. Egress reaches cluster DNS (kube-dns,
 UDP/TCP 53), the public internet (``0.0.0.0/0`` minus RFC 1918 and link-local, where the
-metadata server lives) and the workload's ``egressAllowlist``. Templates carry these rules in
+metadata server lives, and ``::/0`` minus unique-local and link-local) and the workload's
+``egressAllowlist``. Templates carry these rules in
 their ``networkPolicy`` (the controller applies them to every sandbox of the template; its own
 default would also block DNS); standalone sandboxes get the same rules as a NetworkPolicy on
 their pods; and a namespace we create gets a baseline policy with the same egress and no ingress,
@@ -105,13 +106,16 @@ def sandbox_egress(allowlist: Sequence[str] = ()) -> list[net.NetworkPolicyEgres
                 for proto in ("UDP", "TCP")
             ],
         ),
-        # The public internet, never the cluster's own ranges or the metadata server.
+        # The public internet, never the cluster's own ranges or the metadata server; IPv6
+        # like IPv4, or a dual-stack cluster's sandboxes lose IPv6 egress.
         net.NetworkPolicyEgressRuleArgs(
             to=[
                 net.NetworkPolicyPeerArgs(
-                    ip_block=net.IPBlockArgs(
-                        cidr=c.PUBLIC_INTERNET_CIDR, except_=list(c.BLOCKED_EGRESS_CIDRS)
-                    )
+                    ip_block=net.IPBlockArgs(cidr=everything, except_=list(blocked))
+                )
+                for everything, blocked in (
+                    (c.PUBLIC_INTERNET_CIDR, c.BLOCKED_EGRESS_CIDRS),
+                    (c.PUBLIC_INTERNET_CIDR_V6, c.BLOCKED_EGRESS_CIDRS_V6),
                 )
             ]
         ),
@@ -146,7 +150,7 @@ def pod_template(
     resource from its (required) argument."""
     r = w.resources
     container = core.ContainerArgs(
-        name=c.SANDBOX_CONTAINER_NAME,
+        name=w.container_name,
         image=w.image,
         command=list(w.command) or None,
         args=list(w.args) or None,
@@ -174,7 +178,13 @@ def pod_template(
         if v.type == "emptyDir"
     ]
     return core.PodTemplateSpecArgs(
-        metadata=meta.ObjectMetaArgs(labels=pod_labels),
+        metadata=meta.ObjectMetaArgs(
+            labels=pod_labels,
+            # The reviewed exception, visible on the pod and accepted by the policy pack.
+            annotations={c.ALLOW_PRIVILEGE_ESCALATION_ANNOTATION: "true"}
+            if w.security.allow_privilege_escalation
+            else None,
+        ),
         spec=core.PodSpecArgs(
             containers=[container],
             volumes=volumes or None,
@@ -238,6 +248,19 @@ class SandboxSet(pulumi.ComponentResource):
         self.templates, self.warm_pools, self.sandboxes, self.network_policies = {}, {}, {}, {}
 
         in_namespace: list[pulumi.Resource] = []  # the namespace, when this stack creates it
+        for warning in sb.egress_warnings():
+            pulumi.log.warn(warning, resource=self)
+        if s.cluster.mode == "kubeconfig":
+            # GKE clusters this stack creates run Dataplane V2; a kubeconfig cluster's CNI may
+            # accept NetworkPolicies and ignore them (minikube's and kind's defaults do).
+            pulumi.log.warn(
+                "cluster.mode is kubeconfig: the sandboxes' NetworkPolicies (router-only "
+                "ingress, no cluster or metadata egress) hold only if context "
+                f"'{s.cluster.kubeconfig.context if s.cluster.kubeconfig else ''}' runs a CNI "
+                "that enforces NetworkPolicy; minikube's and kind's default CNIs ignore it — "
+                "start minikube with --cni calico (or cilium), or install Calico/Cilium on kind",
+                resource=self,
+            )
         self.pod_security_level = None
         if sb.create_namespace:
             self.pod_security_level = sb.pod_security_level
@@ -256,9 +279,7 @@ class SandboxSet(pulumi.ComponentResource):
                 # Deleting a namespace deletes every sandbox, claim and volume in it, including
                 # those clients created at run time: destroy and renames leave it in place.
                 opts=child.merge(
-                    pulumi.ResourceOptions(
-                        retain_on_delete=True, depends_on=list(args.guarded_by)
-                    )
+                    pulumi.ResourceOptions(retain_on_delete=True, depends_on=list(args.guarded_by))
                 ),
             )
             self.namespace = namespace.metadata.apply(lambda m: m.name or ns)

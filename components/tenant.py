@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 
 from . import constants as c
 from .capacity import overhead, quantity
+from .cluster import ADOPT_EXISTING_OBJECTS
 from .platform_contract import PlatformContract
 from .sandboxes import SandboxSet, SandboxSetArgs, sandboxes_exports
 from .settings import (
@@ -255,6 +256,8 @@ def tenant_provider(
             context=own.context,
             kubeconfig=own.path,
             cluster_identifier=own.context,
+            upsert_existing_objects=ADOPT_EXISTING_OBJECTS,
+            enable_patch_force=ADOPT_EXISTING_OBJECTS,
             opts=child,
         )
     assert contract.kubeconfig is not None  # check_against_platform refused it otherwise
@@ -262,6 +265,8 @@ def tenant_provider(
         name,
         kubeconfig=contract.kubeconfig,
         cluster_identifier=f"{contract.stack}/{contract.cluster_name}",
+        upsert_existing_objects=ADOPT_EXISTING_OBJECTS,
+        enable_patch_force=ADOPT_EXISTING_OBJECTS,
         opts=child,
     )
 

@@ -26,6 +26,8 @@ from pulumi.runtime.settings import ROOT, SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from .cluster_state import ClusterSimulator, ClusterState, ObjectKey, ProviderFlags
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "agent-sandbox-platform"
 
@@ -69,6 +71,12 @@ class Plan:
     secret_outputs: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    # Creates the real Kubernetes provider would fail against the cluster the run started from
+    # (offline/cluster_state.py), and objects that existed before and are now the stack's.
+    failures: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    cluster: ClusterState = field(default_factory=ClusterState.fresh)
+    created: dict[ObjectKey, str] = field(default_factory=dict)  # object -> resource URN
 
     def by_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -85,6 +93,16 @@ class Plan:
 
     def kubernetes(self) -> list[Registration]:
         return [r for r in self.registrations if r.is_kubernetes]
+
+    def after_destroy(self) -> ClusterState:
+        """The cluster once ``pulumi destroy`` ran: every object this stack created or adopted is
+        gone unless its resource is ``retainOnDelete`` (CRDs, sandbox namespaces)."""
+        by_urn = self.by_urn()
+        left = self.cluster.copy()
+        for key, urn in self.created.items():
+            if not by_urn[urn].options.get("retainOnDelete"):
+                left.objects.pop(key, None)
+        return left
 
 
 def _plain(value: Any, path: str, secrets: list[str]) -> Any:
@@ -154,38 +172,60 @@ class PlatformMocks(pulumi_mocks.Mocks):
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    def __init__(self, mocks: pulumi_mocks.Mocks):
+    def __init__(self, mocks: pulumi_mocks.Mocks, cluster: ClusterState | None = None):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.cluster = ClusterSimulator(cluster.copy() if cluster else ClusterState.fresh())
+        self.providers: dict[str, ProviderFlags] = {}
+        self.failures: list[str] = []
+        self.adopted: list[str] = []
+        self.created: dict[ObjectKey, str] = {}
+
+    def _apply(self, reg: Registration, response: Any) -> None:
+        """Replay the create against the cluster the run started from (cluster_state.py)."""
+        if reg.type == "pulumi:providers:kubernetes":
+            self.providers[f"{reg.urn}::{response.id}"] = ProviderFlags.from_inputs(reg.inputs)
+        if not reg.is_kubernetes:
+            return
+        flags = self.providers.get(reg.provider, ProviderFlags())
+        before = set(self.cluster.created)
+        outcome = self.cluster.create(reg.type, reg.name, reg.inputs, flags)
+        for key in set(self.cluster.created) - before:
+            self.created[key] = reg.urn
+        if outcome.failure:
+            self.failures.append(outcome.failure)
+        elif outcome.adopted:
+            self.adopted.append(reg.name)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             secrets: list[str] = []
             raw = json_format.MessageToDict(request.object)
-            self.registrations.append(
-                Registration(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    custom=bool(request.custom),
-                    parent=request.parent,
-                    provider=request.provider,
-                    dependencies=list(request.dependencies),
-                    inputs=_plain(raw, "", secrets),
-                    secret_paths=secrets,
-                    options={
-                        "protect": bool(request.protect),
-                        "retainOnDelete": bool(request.retainOnDelete),
-                        "deleteBeforeReplace": bool(request.deleteBeforeReplace),
-                        "replaceOnChanges": list(request.replaceOnChanges),
-                        "ignoreChanges": list(request.ignoreChanges),
-                        "deletedWith": request.deletedWith,
-                        "additionalSecretOutputs": list(request.additionalSecretOutputs),
-                        "aliases": [json_format.MessageToDict(a) for a in request.aliases],
-                    },
-                )
+            reg = Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent,
+                provider=request.provider,
+                dependencies=list(request.dependencies),
+                inputs=_plain(raw, "", secrets),
+                secret_paths=secrets,
+                options={
+                    "protect": bool(request.protect),
+                    "retainOnDelete": bool(request.retainOnDelete),
+                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                    "replaceOnChanges": list(request.replaceOnChanges),
+                    "ignoreChanges": list(request.ignoreChanges),
+                    "deletedWith": request.deletedWith,
+                    "additionalSecretOutputs": list(request.additionalSecretOutputs),
+                    "aliases": [json_format.MessageToDict(a) for a in request.aliases],
+                    "customTimeouts": json_format.MessageToDict(request.customTimeouts),
+                },
             )
+            self.registrations.append(reg)
+            self._apply(reg, response)
         return response
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802
@@ -257,12 +297,15 @@ def evaluate(
     program: Callable[[], None] | Path | None = None,
     stack_references: Mapping[str, Mapping[str, Any]] | None = None,
     stack_reference_secrets: Mapping[str, set[str]] | None = None,
+    cluster: ClusterState | None = None,
 ) -> Plan:
     """Evaluate ``program`` (default: the project's __main__.py) with ``config``.
 
+    ``cluster`` is what the Kubernetes cluster holds when the ``up`` starts (default: a fresh
+    cluster); creates a real provider would fail against it end up in ``Plan.failures``.
     A settings error (pulumi.RunError) ends up in ``Plan.error``; anything else propagates.
     """
-    monitor = RecordingMonitor(PlatformMocks(stack_references, stack_reference_secrets))
+    monitor = RecordingMonitor(PlatformMocks(stack_references, stack_reference_secrets), cluster)
     catcher = _WarningCatcher()
     logger = logging.getLogger(f"offline.{stack}")
     logger.handlers[:] = [catcher]
@@ -295,6 +338,8 @@ def evaluate(
         plan.outputs, plan.secret_outputs = _resolve_outputs(exported)
     plan.registrations = list(monitor.registrations)
     plan.warnings = list(catcher.messages)
+    plan.failures, plan.adopted = list(monitor.failures), list(monitor.adopted)
+    plan.cluster, plan.created = monitor.cluster.state, dict(monitor.created)
     return plan
 
 

@@ -6,6 +6,11 @@ component whose Namespace, CRD or resources it needs. Inside a file the objects 
 ``offline.manifests`` apply order (namespaces and CRDs first). Should components ever need each
 other both ways, Namespaces and CRDs move to ``00-foundations.yaml`` so that they still come first.
 
+CRDs get a file of their own (``NN-crds.yaml``): kubectl maps every object of ``-f DIR`` to an
+API resource before it applies the first one, so on a fresh cluster the custom resources fail
+until their CRDs are established. ``apply_commands`` prints the order that works: the CRDs, a
+``kubectl wait --for condition=Established``, then the directory.
+
 Pulumi secrets are never written: each secret value becomes a placeholder (base64-encoded under a
 Secret's ``data``) and the file says which keys must be filled in before applying.
 """
@@ -31,6 +36,9 @@ from .validate import validate_manifest
 PLACEHOLDER = "REDACTED-pulumi-secret"
 FOUNDATIONS = "foundations"
 FOUNDATION_KINDS = ("Namespace", "CustomResourceDefinition")
+CRDS = "crds"
+CRD_KIND = "CustomResourceDefinition"
+CRD_WAIT_TIMEOUT = "120s"
 FILE_PATTERN = re.compile(r"^\d\d-[a-z0-9-]+\.yaml$")
 
 
@@ -100,8 +108,8 @@ def plan_files(plan: Plan) -> list[ManifestFile]:
     """The files to write, in apply order, each holding its objects in apply order."""
     component = _components(plan)
     files: dict[str, ManifestFile] = {}
-    for reg, _ in manifests(plan):
-        name = component[reg.urn]
+    for reg, m in manifests(plan):
+        name = CRDS if m["kind"] == CRD_KIND else component[reg.urn]
         files.setdefault(name, ManifestFile(name)).objects.append((reg, safe_manifest(reg)))
 
     # What each component needs from the others before its objects can be applied.
@@ -117,6 +125,7 @@ def plan_files(plan: Plan) -> list[ManifestFile]:
                     api = f"{spec.get('group')}/{v.get('name')}"
                     defined_crd[(api, (spec.get("names") or {}).get("kind", ""))] = name
     graph = dependency_graph(plan)
+    by_urn = plan.by_urn()
     needs: dict[str, set[str]] = {n: set() for n in files}
     for name, f in files.items():
         for reg, m in f.objects:
@@ -125,7 +134,11 @@ def plan_files(plan: Plan) -> list[ManifestFile]:
                 needs[name].add(defined_ns[ns])
             if (m["apiVersion"], m["kind"]) in defined_crd:
                 needs[name].add(defined_crd[(m["apiVersion"], m["kind"])])
-            needs[name].update(component[d] for d in graph.get(reg.urn, ()) if d in component)
+            needs[name].update(
+                CRDS if by_urn[d].type.endswith(f":{CRD_KIND}") else component[d]
+                for d in graph.get(reg.urn, ())
+                if d in component
+            )
 
     # Inside a file: apply rank, then dependency depth, then names. Registration order is not
     # stable from run to run (the SDK registers concurrently); rendered files must be diffable.
@@ -162,6 +175,22 @@ def plan_files(plan: Plan) -> list[ManifestFile]:
             where = f"{meta['namespace']}/" if meta.get("namespace") else ""
             f.redacted += [f"{m['kind']} {where}{meta.get('name')}: {p}" for p in reg.secret_paths]
     return ordered
+
+
+def apply_commands(files: list[ManifestFile], directory: Path | str) -> list[str]:
+    """kubectl commands that apply the files on a fresh cluster: CRDs first, then wait until
+    the API server serves them, then everything (kubectl maps all of -f DIR up front)."""
+    everything = f"kubectl apply -f {directory}/"
+    with_crds = [f for f in files if any(m["kind"] == CRD_KIND for _, m in f.objects)]
+    if not with_crds:
+        return [everything]
+    crds = [m["metadata"]["name"] for f in with_crds for _, m in f.objects if m["kind"] == CRD_KIND]
+    wait = f"kubectl wait --for condition=Established --timeout={CRD_WAIT_TIMEOUT}"
+    return [
+        *(f"kubectl apply -f {directory}/{f.name}" for f in with_crds),
+        " ".join([wait, *(f"crd/{n}" for n in crds)]),
+        everything,
+    ]
 
 
 def validate_files(files: list[ManifestFile]) -> dict[str, list[str]]:

@@ -33,7 +33,13 @@ from .engine import (
     project_config,
     stack_config,
 )
-from .manifest_files import PLACEHOLDER, plan_files, validate_files, write_files
+from .manifest_files import (
+    PLACEHOLDER,
+    apply_commands,
+    plan_files,
+    validate_files,
+    write_files,
+)
 from .plan_view import opaque_steps, plan_json, plural, render
 from .validate import UpstreamMissingError
 
@@ -142,9 +148,9 @@ def run_manifests(plan: Plan, directory: Path, out: TextIO) -> int:
             f"are invisible offline and not in these files; apply {source} yourself",
             file=out,
         )
-    print(
-        f"  apply with: kubectl apply -f {directory}/  (files are applied in name order)", file=out
-    )
+    print("  apply with (CRDs first, established before the resources that use them):", file=out)
+    for command in apply_commands(files, directory):
+        print(f"    {command}", file=out)
     return OK
 
 
@@ -153,7 +159,8 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m offline.preview",
         description="Evaluate the program offline (mock engine: no cloud credentials, no Pulumi "
         "CLI, no network) and show the plan.",
-        epilog="exit codes: 0 ok; 1 invalid manifest or mandatory policy violation; "
+        epilog="exit codes: 0 ok; 1 invalid manifest, a create the Kubernetes provider would "
+        "refuse, or mandatory policy violation; "
         "2 invalid settings or command line",
     )
     src = p.add_mutually_exclusive_group()
@@ -220,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.write(render(plan))
 
     status = OK
+    for failure in plan.failures:  # creates the Kubernetes provider would refuse (cluster_state)
+        print(f"error: the Kubernetes provider would refuse this: {failure}", file=sys.stderr)
+        status = FAILED
     try:
         if args.manifests is not None:
             print("\n" if shown else "", end="", file=out)

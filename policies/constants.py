@@ -67,3 +67,6 @@ GCP_BACKEND_POLICY_TYPE = "kubernetes:networking.gke.io/v1:GCPBackendPolicy"
 HTTP_ROUTE_TYPE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 # GCP's backend service timeout when a GCPBackendPolicy leaves timeoutSec out.
 GCP_DEFAULT_BACKEND_TIMEOUT_SEC = 30
+# Written by the typed sandboxes on a pod template whose security.allowPrivilegeEscalation is
+# true: the reviewed per-sandbox exception sandbox-pod-hardening accepts.
+ALLOW_PRIVILEGE_ESCALATION_ANNOTATION = "agent-sandbox.dev/allow-privilege-escalation"

@@ -107,13 +107,15 @@ class PodSpec:
 
     where: tuple[str, ...]
     spec: Any  # Mapping, or UNKNOWN
+    # The pod's (or pod template's) metadata.annotations: Mapping, None or UNKNOWN.
+    annotations: Any = None
 
 
 def sandbox_pod_spec(resource_type: str, props: Mapping[str, Any]) -> PodSpec | None:
     """The pod template of a Sandbox or SandboxTemplate; None for any other type."""
     if resource_type not in (c.SANDBOX_TYPE, c.SANDBOX_TEMPLATE_TYPE):
         return None
-    return PodSpec(c.SANDBOX_POD_SPEC_PATH, get(props, *c.SANDBOX_POD_SPEC_PATH))
+    return _pod(c.SANDBOX_POD_SPEC_PATH, props)
 
 
 def workload_pod_spec(resource_type: str, props: Mapping[str, Any]) -> PodSpec | None:
@@ -121,7 +123,12 @@ def workload_pod_spec(resource_type: str, props: Mapping[str, Any]) -> PodSpec |
     path = c.WORKLOAD_POD_SPEC_PATHS.get(resource_type)
     if path is None:
         return None
-    return PodSpec(path, get(props, *path))
+    return _pod(path, props)
+
+
+def _pod(path: tuple[str, ...], props: Mapping[str, Any]) -> PodSpec:
+    annotations = get(props, *path[:-1], "metadata", "annotations")
+    return PodSpec(path, get(props, *path), annotations)
 
 
 def namespace_of(props: Mapping[str, Any], default: str = c.KUBERNETES_DEFAULT_NAMESPACE) -> Any:
@@ -219,11 +226,22 @@ def pod_hardening(pod: PodSpec) -> list[str]:
         if containers is UNKNOWN:
             continue
         for i, container in enumerate(containers):
-            out.extend(_container_hardening(container, kind, (*pod.where, kind, i)))
+            out.extend(
+                _container_hardening(container, kind, (*pod.where, kind, i), _escalation_ok(pod))
+            )
     return out
 
 
-def _container_hardening(container: Any, kind: str, where: tuple[str | int, ...]) -> list[str]:
+def _escalation_ok(pod: PodSpec) -> bool:
+    """The pod template declares the reviewed exception (security.allowPrivilegeEscalation of
+    a typed sandbox, e.g. sudo in an IDE terminal inside the Kata VM)."""
+    marker = get(pod.annotations, c.ALLOW_PRIVILEGE_ESCALATION_ANNOTATION)
+    return isinstance(marker, str) and marker == "true"
+
+
+def _container_hardening(
+    container: Any, kind: str, where: tuple[str | int, ...], escalation_ok: bool = False
+) -> list[str]:
     out: list[str] = []
     name = get(container, "name")
     label = f"{_path(where)} ('{name}')" if isinstance(name, str) else _path(where)
@@ -233,8 +251,12 @@ def _container_hardening(container: Any, kind: str, where: tuple[str | int, ...]
     if get(sc, "privileged") is True:
         out.append(f"{label} is privileged (securityContext.privileged: true)")
     escalation = get(sc, "allowPrivilegeEscalation")
-    if escalation is not UNKNOWN and escalation is not False:
-        out.append(f"{label} must set securityContext.allowPrivilegeEscalation: false")
+    if escalation is not UNKNOWN and escalation is not False and not escalation_ok:
+        out.append(
+            f"{label} must set securityContext.allowPrivilegeEscalation: false (or, for a "
+            "typed sandbox that needs it, set its security.allowPrivilegeEscalation: true, "
+            f"which annotates the pod {c.ALLOW_PRIVILEGE_ESCALATION_ANNOTATION}: 'true')"
+        )
     drop = items(sc, "capabilities", "drop")
     if drop is not UNKNOWN and "ALL" not in drop:
         out.append(f"{label} must drop all capabilities (securityContext.capabilities.drop: [ALL])")

@@ -27,6 +27,10 @@ class ControlPlaneSettings(_Model):
     # Registry mirror for air-gapped clusters: replaces registry.k8s.io in the controller image.
     image_registry: str | None = None
     replicas: int = Field(1, ge=1, le=5)
+    # --cache-label-selectors: the controller caches only the Pods and Services it labelled,
+    # so its memory follows the sandboxes, not every workload of the cluster. false for a
+    # release whose controller lacks the flag (it exists in the v1.0 sources).
+    cache_label_selectors: bool = True
     resources: ResourceSettings = ResourceSettings(
         requests={"cpu": "100m", "memory": "128Mi"}, limits={"cpu": "1", "memory": "512Mi"}
     )

@@ -201,6 +201,9 @@ class WorkloadSettings(_Model):
     """What a sandbox runs: shared by templates and standalone sandboxes."""
 
     name: ObjectName
+    # The container's name (kubectl exec/logs -c); the seed's VS Code sandbox uses
+    # devcontainer-main.
+    container_name: ObjectName = c.SANDBOX_CONTAINER_NAME
     image: Annotated[str, Field(pattern=r"^\S+$")]
     command: list[str] = []
     args: list[str] = []
@@ -271,16 +274,42 @@ class WorkloadSettings(_Model):
             except ValueError:
                 raise ValueError(
                     f"egressAllowlist entry '{cidr}' of '{self.name}' is not a network CIDR; "
-                    "write it like 10.20.0.0/16 or 203.0.113.7/32"
+                    "write it like 10.20.0.0/16, 203.0.113.7/32 or 2001:db8::/64"
                 ) from None
-            if net.overlaps(ipaddress.ip_network(c.LINK_LOCAL_CIDR)):
+            # IPv6 like IPv4: ::/0 or a unique-local range would reach the metadata server too.
+            hit = [m for m in c.METADATA_SERVER_CIDRS if net.overlaps(_network(m))]
+            if hit:
                 raise ValueError(
-                    f"egressAllowlist entry '{cidr}' of '{self.name}' overlaps "
-                    f"{c.LINK_LOCAL_CIDR}, where the node's metadata server answers with the "
-                    "node's credentials; sandboxes never reach it — remove the entry"
+                    f"egressAllowlist entry '{cidr}' of '{self.name}' overlaps {hit[0]}, where "
+                    "the node's metadata server answers with the node's credentials; sandboxes "
+                    "never reach it — remove the entry or narrow it to the addresses you need"
                 )
         _check_labels(self.labels, f"labels of '{self.name}'")
         return self
+
+    def exposed_private_ranges(self) -> dict[str, list[str]]:
+        """Allowlist entries that re-open whole private ranges, with those ranges."""
+        found: dict[str, list[str]] = {}
+        for cidr in self.egress_allowlist:
+            ranges = [
+                p
+                for p in (*c.PRIVATE_CIDRS, *c.PRIVATE_CIDRS_V6)
+                if _contains(_network(cidr), _network(p))
+            ]
+            if ranges:
+                found[cidr] = ranges
+        return found
+
+
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(cidr, strict=False)
+
+
+def _contains(
+    outer: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
+    return outer.version == inner.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
 class TemplateSettings(WorkloadSettings):
@@ -337,6 +366,17 @@ class SandboxesSettings(_Model):
             *(("templates", i, t) for i, t in enumerate(self.templates)),
             *(("sandboxes", i, s) for i, s in enumerate(self.sandboxes)),
         )
+
+    def egress_warnings(self) -> list[str]:
+        """An allowlist entry that re-opens a whole private range: legal, rarely meant."""
+        return [
+            f"sandboxes.{key}[{i}].egressAllowlist: '{cidr}' of '{w.name}' re-opens all of "
+            f"{', '.join(ranges)}, which sandbox egress otherwise blocks: its sandboxes can "
+            "reach the VPC and the cluster's own pods, services and nodes there; list only the "
+            "addresses they need (e.g. 10.20.0.5/32)"
+            for key, i, w in self.workloads
+            for cidr, ranges in w.exposed_private_ranges().items()
+        ]
 
     def baseline_reasons(self) -> list[str]:
         """Workloads that fail the restricted profile, and why."""

@@ -167,7 +167,8 @@ def test_controller_keeps_what_upstream_ships(
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == up["template"]["spec"]["serviceAccountName"]
     ctr = container(plan)
-    assert ctr["args"] == up_ctr["args"]
+    # Upstream's args, plus the cache scoping (issue 13, point 6).
+    assert ctr["args"] == [*up_ctr["args"], "--cache-label-selectors"]
     assert ctr["ports"] == up_ctr["ports"]
     for mount in up_ctr["volumeMounts"]:
         assert mount in ctr["volumeMounts"]
@@ -308,8 +309,15 @@ def test_offline_without_a_manifest_shows_one_step_and_the_rest_in_full(
     monkeypatch.delenv("AGENT_SANDBOX_MANIFEST_DIR")
     p = run(controlPlane={"cacheDir": str(tmp_path)})  # empty cache, downloads forbidden
     assert p.error is None, p.error
-    (step,) = [r for r in children(p) if r.type != NS]
+    (step,) = children(p)
     assert step.type == CONFIG_FILE and step.inputs == {"file": RELEASE.format("v1.0.3")}
+    # The release file's first object is the agent-sandbox-system Namespace: a typed Namespace
+    # beside it would be a second resource for the same object (issue 13, point 2).
+    assert not [r for r in p.by_type(NS) if r.inputs["metadata"]["name"] == NAMESPACE]
+    assert p.failures == []
+    # The router still waits for whatever creates its namespace.
+    router = [r for r in p.registrations if r.type == DEPLOYMENT and "router" in r.name]
+    assert router and all(step.urn in r.dependencies for r in router)
     assert step.options["protect"] and step.options["retainOnDelete"]
     assert not p.by_type(CRD) and not [
         r for r in p.by_type(DEPLOYMENT) if "control-plane" in r.name
@@ -343,3 +351,85 @@ def test_disabled_control_plane_keeps_the_namespace_for_the_router() -> None:
     assert only.options["retainOnDelete"] is True
     assert not p.by_type(CRD) and p.outputs["agentSandboxVersion"] is None
     assert p.outputs["controllerImage"] is None
+
+
+# --- Pod Security on agent-sandbox-system (issue 13, point 8) ------------------------------------
+_RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+    "name",
+}
+
+
+def _restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """The Pod Security Standards "restricted" profile (kubernetes.io/docs/concepts/security/
+    pod-security-standards), checked on a rendered pod spec."""
+    out = []
+    psc = pod.get("securityContext") or {}
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(flag):
+            out.append(flag)
+    for v in pod.get("volumes") or []:
+        if set(v) - _RESTRICTED_VOLUMES:
+            out.append(f"volume {v['name']}")
+    for ctr in pod.get("containers", []) + pod.get("initContainers", []):
+        sc = ctr.get("securityContext") or {}
+        caps = sc.get("capabilities") or {}
+        if sc.get("privileged"):
+            out.append(f"{ctr['name']}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            out.append(f"{ctr['name']}: allowPrivilegeEscalation")
+        if "ALL" not in (caps.get("drop") or []):
+            out.append(f"{ctr['name']}: drop ALL")
+        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+            out.append(f"{ctr['name']}: capabilities")
+        if not sc.get("runAsNonRoot", psc.get("runAsNonRoot")):
+            out.append(f"{ctr['name']}: runAsNonRoot")
+        if sc.get("runAsUser", psc.get("runAsUser")) == 0:
+            out.append(f"{ctr['name']}: runAsUser 0")
+        seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            out.append(f"{ctr['name']}: seccompProfile")
+        if any(p.get("hostPort") for p in ctr.get("ports") or []):
+            out.append(f"{ctr['name']}: hostPort")
+    return out
+
+
+def test_agent_sandbox_system_enforces_restricted_and_everything_in_it_complies(
+    plan: Plan,
+) -> None:
+    (ns,) = [r for r in plan.by_type(NS) if r.inputs["metadata"]["name"] == NAMESPACE]
+    labels = ns.inputs["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+    pods = [
+        (r.name, to_manifest(r)["spec"]["template"]["spec"])
+        for r in plan.kubernetes()
+        if r.type.split(":")[-1] in ("Deployment", "DaemonSet", "StatefulSet", "Job")
+        and r.inputs["metadata"].get("namespace") == NAMESPACE
+    ]
+    assert {n for n, _ in pods} >= {"agent-sandbox-control-plane-controller"}
+    assert any("router" in n for n, _ in pods)
+    for name, pod in pods:
+        assert _restricted_violations(pod) == [], name
+
+
+# --- controller memory (issue 13, point 6) -------------------------------------------------------
+def test_controller_caches_only_what_it_owns(upstream: Path) -> None:
+    # v1.0's controller caches every Pod and Service of the cluster unless started with
+    # --cache-label-selectors (cmd/agent-sandbox-controller/main.go); the 512Mi limit then
+    # depends on the size of the whole cluster.
+    text = (upstream / "agent-sandbox" / FILE).read_text()
+    (deploy,) = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Deployment"]
+    assert "--cache-label-selectors" not in str(deploy)  # upstream leaves it off
+    on = run()
+    assert "--cache-label-selectors" in container(on)["args"]
+    off = run(controlPlane={"cacheLabelSelectors": False})
+    assert off.error is None, off.error
+    assert "--cache-label-selectors" not in container(off)["args"]

@@ -257,7 +257,20 @@ def test_env_renders_the_shims_setting_like_the_chart(dev_plan: Plan, upstream: 
     assert e["DEFAULT_SHIM_X86_64"] == "qemu"
     assert e["DEBUG"] == "false"
     assert e["K8S_DISTRIBUTION"] == values(upstream)["k8sDistribution"]
-    assert e["EXPERIMENTAL_SETUP_SNAPSHOTTER"] == ",".join(values(upstream)["snapshotter"]["setup"])
+    # No configured shim uses a snapshotter, so none is set up (issue 13, point 7).
+    assert "EXPERIMENTAL_SETUP_SNAPSHOTTER" not in e
+
+
+def test_a_host_snapshotter_is_set_up_only_for_shims_that_use_one(upstream: Path) -> None:
+    # values.yaml maps a shim to a snapshotter under shims.<shim>.containerd.snapshotter.
+    shims = ["qemu", "qemu-runtime-rs", "clh", "clh-runtime-rs", "dragonball"]  # all offered
+    chart = values(upstream)["shims"]
+    uses = sorted(
+        {s for x in shims if (s := (chart[x].get("containerd") or {}).get("snapshotter"))}
+    )
+    p = run(isolation={"kata": {"shims": shims}})
+    assert p.error is None, p.error
+    assert env(p).get("EXPERIMENTAL_SETUP_SNAPSHOTTER") == (",".join(uses) or None)
 
 
 def test_rbac_has_the_charts_rules(dev_plan: Plan, upstream: Path) -> None:
@@ -503,3 +516,43 @@ def test_gvisor_needs_gke() -> None:
         isolation={"runtime": "gvisor"},
     )
     assert plan.error is not None and "isolation.runtime 'gvisor'" in plan.error
+
+
+# --- rollout budgets (issue 13, point 3) ---------------------------------------------------------
+NODE_POOL_TYPE = "gcp:container/nodePool:NodePool"
+
+
+def _minutes(value: str) -> float:
+    m = re.fullmatch(r"(\d+)m", value)
+    assert m, value
+    return int(m.group(1)) * 60
+
+
+def test_daemonset_timeouts_cover_a_rollout_over_the_whole_pool(dev_plan: Plan) -> None:
+    # pulumi-kubernetes waits 10 min for a DaemonSet unless told otherwise (await/daemonset.go),
+    # exactly one node's uninstall (grace) or install (startup probe) budget.
+    ds = daemonset(dev_plan)
+    spec = pod(dev_plan)
+    probe = container(dev_plan)["startupProbe"]
+    install = (
+        probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe["failureThreshold"]
+    )
+    uninstall = spec["terminationGracePeriodSeconds"]
+    nodes = dev_plan.one(NODE_POOL_TYPE, "sandbox-pool-pool").inputs["autoscaling"][
+        "totalMaxNodeCount"
+    ]
+    assert nodes >= 2  # a rollout one node at a time really is sequential here
+    timeouts = ds.options["customTimeouts"]
+    assert _minutes(timeouts["create"]) > install > 600
+    # maxUnavailable 1: every node uninstalls, then installs again, one after the other.
+    assert _minutes(timeouts["update"]) >= nodes * (uninstall + install)
+    assert _minutes(timeouts["delete"]) > uninstall
+
+
+def test_daemonset_update_timeout_grows_with_the_pool(dev_plan: Plan) -> None:
+    dev_nodes = dev_plan.one(NODE_POOL_TYPE, "sandbox-pool-pool").inputs["autoscaling"][
+        "totalMaxNodeCount"
+    ]
+    large = run(nodePool={"maxNodes": dev_nodes + 7})
+    t = [daemonset(p).options["customTimeouts"]["update"] for p in (dev_plan, large)]
+    assert _minutes(t[1]) - _minutes(t[0]) >= 7 * (600 + 601)

@@ -225,9 +225,12 @@ def test_pods_are_hardened(dev_plan: Plan) -> None:
         for key in ("hostNetwork", "hostPID", "hostIPC"):
             assert not spec.get(key), (reg.name, key)
         assert not any("hostPath" in v for v in spec.get("volumes", []))
+        annotations = tpl["metadata"].get("annotations") or {}
+        declared = annotations.get("agent-sandbox.dev/allow-privilege-escalation") == "true"
         for container in spec["containers"]:
             sc = container["securityContext"]
-            assert sc["allowPrivilegeEscalation"] is False
+            # Only the reviewed exception (security.allowPrivilegeEscalation) escalates.
+            assert sc["allowPrivilegeEscalation"] is declared
             assert sc["privileged"] is False
             assert sc["capabilities"]["drop"] == ["ALL"]
             for kind in ("requests", "limits"):
@@ -301,6 +304,11 @@ def check_rules(
     # GKE may also put pods and services in 100.64.0.0/10 (RFC 6598) or class E.
     blocked = ("10.8.0.1", "172.20.1.1", "192.168.3.4", "169.254.169.254", "100.96.0.5")
     blocked += ("240.1.2.3",)
+    # IPv6 like IPv4 (upstream's default template policy, sandboxtemplate_controller.go): the
+    # internet yes; unique-local (GKE's internal ranges, the metadata server's fd20:ce::254)
+    # and link-local no.
+    assert egress_reaches(egress, "2001:4860:4860::8888")
+    blocked += ("fd20:ce::254", "fe80::1", "fd12:3456::1", "fc00::5")
     for ip in blocked:
         assert not egress_reaches(egress, ip), ip
 
@@ -341,7 +349,9 @@ def test_the_sandboxes_namespace_has_a_baseline_policy(dev_plan: Plan) -> None:
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
     assert not spec.get("ingress")
     assert not egress_reaches(spec["egress"], "169.254.169.254")
+    assert not egress_reaches(spec["egress"], "fd20:ce::254")
     assert egress_reaches(spec["egress"], "8.8.8.8")
+    assert egress_reaches(spec["egress"], "2001:4860:4860::8888")
 
 
 def test_egress_allowlist_opens_exactly_the_listed_ranges() -> None:
@@ -568,6 +578,14 @@ def test_root_uid_with_run_as_non_root_is_rejected() -> None:
         ("10.0.0.1/8", "is not a network CIDR"),
         ("169.254.169.254/32", "metadata server"),
         ("0.0.0.0/0", "metadata server"),
+        # IPv6 like IPv4 (issue 15, family 4): everything, the metadata server's IPv6 address,
+        # unique-local ranges holding it, link-local.
+        ("::/0", "metadata server"),
+        ("fd20:ce::254/128", "metadata server"),
+        ("fd00::/8", "metadata server"),
+        ("fc00::/7", "metadata server"),
+        ("fe80::/64", "metadata server"),
+        ("2001:db8::1/64", "is not a network CIDR"),
     ],
 )
 def test_bad_egress_allowlist_entries_are_rejected(cidr: str, why: str) -> None:
@@ -575,6 +593,39 @@ def test_bad_egress_allowlist_entries_are_rejected(cidr: str, why: str) -> None:
         ["sandboxes.sandboxes[0]", f"egressAllowlist entry '{cidr}'", why],
         sandboxes=with_item("sandboxes", egressAllowlist=[cidr]),
     )
+
+
+def test_ipv6_allowlist_entries_open_exactly_their_range() -> None:
+    plan = run(sandboxes=with_item("sandboxes", egressAllowlist=["2001:db8:5::/48"]))
+    assert plan.error is None, plan.error
+    policy = next(p for p in plan.by_type(NETWORK_POLICY) if p.inputs["spec"]["podSelector"] != {})
+    egress = policy.inputs["spec"]["egress"]
+    assert egress_reaches(egress, "2001:db8:5::7")
+    assert not egress_reaches(egress, "fd20:ce::254")
+
+
+@pytest.mark.parametrize(
+    ("cidr", "private"),
+    [
+        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("0.0.0.0/1", "10.0.0.0/8"),
+        ("172.16.0.0/12", "172.16.0.0/12"),
+        ("192.168.0.0/16", "192.168.0.0/16"),
+    ],
+)
+def test_an_allowlist_entry_reopening_a_whole_private_range_warns(cidr: str, private: str) -> None:
+    plan = run(sandboxes=with_item("templates", egressAllowlist=[cidr]))
+    assert plan.error is None, plan.error
+    (warning,) = [w for w in plan.warnings if "egressAllowlist" in w]
+    assert "sandboxes.templates[0].egressAllowlist" in warning
+    assert f"'{cidr}'" in warning and private in warning
+    assert "VPC" in warning and "cluster" in warning
+
+
+def test_a_narrow_private_allowlist_entry_does_not_warn() -> None:
+    plan = run(sandboxes=with_item("templates", egressAllowlist=["10.20.0.5/32", "fd12::/64"]))
+    assert plan.error is None, plan.error
+    assert not [w for w in plan.warnings if "egressAllowlist" in w]
 
 
 @pytest.mark.parametrize("namespace", ["kube-system", "agent-sandbox-system"])
@@ -673,3 +724,61 @@ def test_the_sandbox_namespace_exists_only_once_the_admission_backstop_guards_it
     plan = run(role="all-in-one", admission={"enabled": False})
     assert plan.error is None, plan.error
     assert plan.by_type("kubernetes:core/v1:Namespace")
+
+
+# ---------------------------------------------------------------------------------------------
+# seed parity: the VS Code sandbox (issue 13, points 12 and 13)
+# ---------------------------------------------------------------------------------------------
+def test_vscode_sandbox_keeps_the_seeds_container_name_and_pod_label(
+    dev_plan: Plan, upstream: Path
+) -> None:
+    seed = upstream_yaml(upstream, "vscode-sandbox", "base", "vscode-sandbox.yaml")
+    seed_pod = seed["spec"]["podTemplate"]
+    pod = by_k8s_name(dev_plan, SANDBOX, seed["metadata"]["name"]).inputs["spec"]["podTemplate"]
+    assert [x["name"] for x in pod["spec"]["containers"]] == [
+        x["name"] for x in seed_pod["spec"]["containers"]
+    ]
+    assert seed_pod["metadata"]["labels"].items() <= pod["metadata"]["labels"].items()
+
+
+def test_python_template_keeps_upstreams_container_name(dev_plan: Plan, upstream: Path) -> None:
+    seed = upstream_yaml(upstream, "python-client", "python-sandbox-template.yaml")
+    tpl = by_k8s_name(dev_plan, TEMPLATE, "python-sandbox-template").inputs["spec"]["podTemplate"]
+    assert [x["name"] for x in tpl["spec"]["containers"]] == [
+        x["name"] for x in seed["spec"]["podTemplate"]["spec"]["containers"]
+    ]
+
+
+def test_container_name_defaults_to_sandbox_and_is_checked() -> None:
+    section = with_item("templates", containerName=None)
+    plan = run(sandboxes=section)
+    assert plan.error is None, plan.error
+    (ctr,) = plan.by_type(TEMPLATE)[0].inputs["spec"]["podTemplate"]["spec"]["containers"]
+    assert ctr["name"] == "sandbox"
+    rejected(
+        ["sandboxes.sandboxes[0]", "containerName", "Devcontainer_Main"],
+        sandboxes=with_item("sandboxes", containerName="Devcontainer_Main"),
+    )
+
+
+def test_vscode_terminal_can_sudo_and_the_policy_pack_agrees(dev_plan: Plan) -> None:
+    # sudo is setuid: allowPrivilegeEscalation: false sets no_new_privs and it fails. The seed's
+    # example relies on it, so the dev stack makes the trade-off explicitly for that sandbox.
+    from policies.rules import sandbox_pod_hardening
+
+    reg = by_k8s_name(dev_plan, SANDBOX, "sandbox-example")
+    pod = reg.inputs["spec"]["podTemplate"]
+    (ctr,) = pod["spec"]["containers"]
+    assert ctr["securityContext"]["allowPrivilegeEscalation"] is True
+    assert {"SETUID", "SETGID"} <= set(ctr["securityContext"]["capabilities"]["add"])
+    assert pod["metadata"]["annotations"] == {
+        "agent-sandbox.dev/allow-privilege-escalation": "true"
+    }
+    assert sandbox_pod_hardening(reg.type, reg.inputs, ["agent-sandboxes"]) == []
+    # Without the declared exception the same pod is a violation.
+    undeclared = copy.deepcopy(reg.inputs)
+    del undeclared["spec"]["podTemplate"]["metadata"]["annotations"]
+    (violation,) = sandbox_pod_hardening(reg.type, undeclared, ["agent-sandboxes"])
+    assert "allowPrivilegeEscalation" in violation
+    # The trade-off forces Pod Security baseline on the namespace.
+    assert dev_plan.outputs["sandboxPodSecurity"] == "baseline"

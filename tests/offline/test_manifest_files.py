@@ -13,6 +13,7 @@ from offline.engine import Plan, Registration
 from offline.manifest_files import (
     FOUNDATIONS,
     PLACEHOLDER,
+    apply_commands,
     plan_files,
     render_file,
     safe_manifest,
@@ -92,7 +93,8 @@ def test_a_component_comes_after_the_one_whose_namespace_and_crd_it_uses() -> No
         crd("platform-control"),
     )
     files = plan_files(p)
-    assert names(files) == ["01-control.yaml", "02-sandboxes.yaml"]
+    # The CRD has a file of its own, so control's file is empty and not written.
+    assert names(files) == ["01-crds.yaml", "02-sandboxes.yaml"]
     assert [m["kind"] for _, m in files[1].objects] == ["Namespace", "Sandbox"]
 
 
@@ -107,19 +109,21 @@ def test_a_recorded_dependency_orders_the_files_too() -> None:
 
 
 def test_components_that_need_each_other_get_a_foundations_file() -> None:
-    # x uses y's namespace, y uses x's CRD: no file order works, so foundations go first.
+    # x uses y's namespace, y uses x's: no file order works, so foundations go first.
     p = plan(
         comp("platform-x"),
         crd("platform-x"),
+        namespace("x-ns", "platform-x"),
         configmap("cm", "y-ns", "platform-x"),
         comp("platform-y"),
         namespace("y-ns", "platform-y"),
-        sandbox("sb", "y-ns", "platform-y"),
+        sandbox("sb", "x-ns", "platform-y"),
     )
     files = plan_files(p)
     assert files[0].name == f"00-{FOUNDATIONS}.yaml"
     assert sorted(m["kind"] for _, m in files[0].objects) == [
         "CustomResourceDefinition",
+        "Namespace",
         "Namespace",
     ]
     assert all(
@@ -155,3 +159,63 @@ def test_writing_replaces_earlier_renders_only(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["01-a.yaml", "notes.txt"]
     docs = [d for d in yaml.safe_load_all(written[0].read_text()) if d]
     assert [d["kind"] for d in docs] == ["ConfigMap"]
+
+
+# --- the apply hint works on a fresh cluster (issue 13, point 10) ------------------------------
+BUILT_IN_GROUPS = {
+    "",
+    "apps",
+    "batch",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "node.k8s.io",
+    "networking.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    # A GKE cluster with the Gateway API on serves these itself.
+    "gateway.networking.k8s.io",
+    "networking.gke.io",
+}
+
+
+def kubectl(commands: list[str]) -> list[str]:
+    """What kubectl does with these commands on a fresh cluster: `apply -f` maps every object
+    of its argument to an API resource before applying any (a custom kind whose CRD is not
+    established yet fails), and `wait --for condition=Established crd/<name>` returns once the
+    named CRDs are served."""
+    created: dict[str, tuple[str, str]] = {}  # CRD name -> (group, kind) it serves
+    served: set[tuple[str, str]] = set()
+    errors: list[str] = []
+    for command in commands:
+        words = command.split()
+        if words[:2] == ["kubectl", "apply"]:
+            target = Path(words[words.index("-f") + 1])
+            paths = sorted(target.glob("*.yaml")) if target.is_dir() else [target]
+            objects = [o for p in paths for o in yaml.safe_load_all(p.read_text()) if o]
+            unmapped = [
+                o["kind"]
+                for o in objects
+                if o["apiVersion"].rpartition("/")[0] not in BUILT_IN_GROUPS
+                and (o["apiVersion"].rpartition("/")[0], o["kind"]) not in served
+            ]
+            if unmapped:
+                errors.append(f"{command}: no matches for kind {sorted(set(unmapped))}")
+                continue
+            for o in objects:
+                if o["kind"] == "CustomResourceDefinition":
+                    spec = o["spec"]
+                    created[o["metadata"]["name"]] = (spec["group"], spec["names"]["kind"])
+        elif words[:2] == ["kubectl", "wait"]:
+            assert "condition=Established" in command
+            served.update(created[w[4:]] for w in words if w.startswith("crd/"))
+    return errors
+
+
+def test_the_printed_apply_commands_work_on_a_fresh_cluster(tmp_path: Path, dev_plan: Plan) -> None:
+    files = plan_files(dev_plan)
+    write_files(files, tmp_path, "dev")
+    # One `kubectl apply -f DIR/` fails: the Sandbox kinds are mapped before their CRDs exist.
+    assert kubectl([f"kubectl apply -f {tmp_path}/"])
+    commands = apply_commands(files, tmp_path)
+    assert commands[-1] == f"kubectl apply -f {tmp_path}/"
+    assert kubectl(commands) == []
