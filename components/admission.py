@@ -36,11 +36,14 @@ from . import constants as c
 
 admission = k8s.admissionregistration.v1
 
-# Where each policy finds the pod spec and the pod's metadata.
+# Where each policy finds the pod spec and the pod's annotations.
 SANDBOX_SPEC = "object.spec.podTemplate.spec"
-SANDBOX_META = "object.spec.podTemplate.metadata"
+SANDBOX_ANNOTATIONS = (
+    "has(object.spec.podTemplate.metadata) && has(object.spec.podTemplate.metadata.annotations)"
+    " ? object.spec.podTemplate.metadata.annotations : {}"
+)
 POD_SPEC = "object.spec"
-POD_META = "object.metadata"
+POD_ANNOTATIONS = "has(object.metadata.annotations) ? object.metadata.annotations : {}"
 
 PSA_RANK = {"privileged": 0, "baseline": 1, "restricted": 2}
 CU = ["CREATE", "UPDATE"]
@@ -79,23 +82,17 @@ def sandbox_pod_condition(namespaces: Sequence[str]) -> str:
 
 
 def variables(
-    spec_expression: str, meta_expression: str, from_sandbox: str = "true"
+    spec_expression: str, annotations_expression: str, from_sandbox: str = "true"
 ) -> list[admission.VariableArgs]:
     """``spec``: the pod spec under check; ``containers``: every container kind in it (an init
     or ephemeral container is as able to break out as a main one); ``annotations``: the pod's;
     ``fromSandbox``: whether the pod is a sandbox's (those never carry a token)."""
     kinds = ("containers", "initContainers", "ephemeralContainers")
     containers = " + ".join(f"(has(variables.spec.{k}) ? variables.spec.{k} : [])" for k in kinds)
-    meta = meta_expression
-    annotations = (
-        f"has({meta}) && has({meta}.annotations) ? {meta}.annotations : {{}}"
-        if meta == SANDBOX_META
-        else f"has({meta}.annotations) ? {meta}.annotations : {{}}"
-    )
     return [
         admission.VariableArgs(name="spec", expression=spec_expression),
         admission.VariableArgs(name="containers", expression=containers),
-        admission.VariableArgs(name="annotations", expression=annotations),
+        admission.VariableArgs(name="annotations", expression=annotations_expression),
         admission.VariableArgs(name="fromSandbox", expression=from_sandbox),
     ]
 
@@ -409,7 +406,7 @@ class AdmissionBackstop(pulumi.ComponentResource):
                         ),
                     )
                 ],
-                variables=variables(SANDBOX_SPEC, SANDBOX_META),
+                variables=variables(SANDBOX_SPEC, SANDBOX_ANNOTATIONS),
                 validations=validations("spec.podTemplate.spec", classes, per_ns),
             ),
         )
@@ -432,7 +429,9 @@ class AdmissionBackstop(pulumi.ComponentResource):
                         name="sandbox-pod", expression=sandbox_pod_condition(namespaces)
                     )
                 ],
-                variables=variables(POD_SPEC, POD_META, from_sandbox=sandbox_pod_condition([])),
+                variables=variables(
+                    POD_SPEC, POD_ANNOTATIONS, from_sandbox=sandbox_pod_condition([])
+                ),
                 validations=validations("spec", classes, per_ns),
             ),
         )

@@ -52,6 +52,17 @@ class SandboxPlatform(pulumi.ComponentResource):
         s = args.settings
         for warning in checked.warnings:
             pulumi.log.warn(warning, resource=self)
+        cap = checked.capacity
+        tenant_pods = sum(t.quota.pods for t in s.tenants)
+        if cap is not None and tenant_pods and cap.declared + tenant_pods > cap.pool_capacity:
+            # Each tenant's quota bounds it; together they may still outgrow the shared pool.
+            pulumi.log.warn(
+                f"tenants[].quota.pods add up to {tenant_pods} and this stack declares "
+                f"{cap.declared} sandboxes, more than the sandbox pool holds "
+                f"({cap.pool_capacity}): at full quota, tenants' sandboxes stay Pending; raise "
+                "nodePool.maxNodes or lower tenants[].quota.pods",
+                resource=self,
+            )
 
         self.cluster = Cluster(
             f"{name}-cluster", ClusterArgs(s.cluster), pulumi.ResourceOptions(parent=self)

@@ -29,14 +29,6 @@ def policy(plan: Plan, name: str) -> dict[str, Any]:
     return found[0].inputs
 
 
-def dev_sandbox_namespaces() -> list[str]:
-    """What Pulumi.dev.yaml says, read independently of the program."""
-    cfg = config("dev")
-    sandboxes = cfg.get(f"{c.PROJECT}:sandboxes", {}).get("namespace", "agent-sandboxes")
-    extra = cfg.get(f"{c.PROJECT}:admission", {}).get("sandboxNamespaces", [])
-    return [sandboxes, *[n for n in extra if n != sandboxes]]
-
-
 def dev_runtime_classes() -> list[str]:
     iso = config("dev")[f"{c.PROJECT}:isolation"]
     assert iso["runtime"] == "kata"

@@ -536,3 +536,14 @@ def test_a_tenant_that_overfills_the_platforms_pool_is_warned_about(
     assert plan.error is None, plan.error
     assert [w for w in plan.warnings if "nodePool.maxNodes" in w]
     assert not [w for w in team_a.warnings if "nodePool.maxNodes" in w]
+
+
+def test_tenants_whose_quotas_outgrow_the_shared_pool_are_warned_about(dev: Plan) -> None:
+    """Issue 18, 3: each quota bounds one tenant; the platform warns when together they (and
+    its own sandboxes) would not fit the pool."""
+    cap = dev.outputs["capacity"]
+    assert not [w for w in dev.warnings if "tenants[].quota.pods add up" in w]
+    room = int(cap["pool_capacity"]) - int(cap["declared"])
+    assert declared()["quota"]["pods"] <= room
+    plan = platform_with(quota={"pods": room + 1})
+    assert [w for w in plan.warnings if f"add up to {room + 1}" in w]
