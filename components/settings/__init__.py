@@ -122,7 +122,7 @@ class PlatformSettings(_Model):
         if given:
             raise ValueError(
                 f"{', '.join(given)} cannot be set in a tenant stack: its sandboxes live in "
-                "tenant.namespace (tenant.createNamespace adopts an existing one); remove them"
+                "tenant.namespace, which the platform stack creates (tenants[]); remove them"
             )
         return self
 

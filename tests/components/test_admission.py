@@ -11,6 +11,7 @@ import celpy
 import pytest
 import yaml
 from celpy import celtypes
+from conftest import plan_for
 from helpers import config, run
 
 from components import constants as c
@@ -660,12 +661,17 @@ def test_everything_the_platform_renders_and_the_pods_the_controller_makes_of_it
     dev_plan: Plan,
 ) -> None:
     """The legitimate side: every Sandbox, SandboxTemplate and SandboxWarmPool the dev stack
-    registers, and the pods and adopted Sandboxes the controller makes of them, are admitted."""
+    and its tenant team-a register, and the pods and adopted Sandboxes the controller makes of
+    them, are admitted by the dev stack's policies."""
+    team_a = plan_for("team-a")
+    assert team_a.error is None, team_a.error
     rendered = [
         m
+        for plan in (dev_plan, team_a)
         for t in (c.SANDBOX_TYPE, c.SANDBOX_TEMPLATE_TYPE, c.SANDBOX_WARM_POOL_TYPE)
-        for m in _rendered(dev_plan, t)
+        for m in _rendered(plan, t)
     ]
+    assert "team-a" in {m["metadata"]["namespace"] for m in rendered}
     assert {m["kind"] for m in rendered} == {
         c.KIND_SANDBOX,
         c.KIND_SANDBOX_TEMPLATE,
