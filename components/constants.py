@@ -148,7 +148,8 @@ KATA_DEPLOY_CLUSTER_ROLE_BINDING = "kata-deploy-rb"
 KATA_DEPLOY_NAMESPACE = "kube-system"
 # Per-installation half of the RuntimeClass scheduling gate (kata-deploy 4.x marks each node it
 # serves with kata-deploy.katacontainers.io/<suffix>, "default" without a suffix).
-KATA_INSTANCE_LABEL = "kata-deploy.katacontainers.io/default"
+KATA_INSTANCE_LABEL_PREFIX = "kata-deploy.katacontainers.io/"
+KATA_INSTANCE_LABEL = f"{KATA_INSTANCE_LABEL_PREFIX}default"
 KATA_VERSION_ANNOTATION = "katacontainers.io/kata-version"
 # kata-deploy's debug mode adds a kata-<shim>-debug RuntimeClass per shim (guest debugging).
 KATA_DEBUG_SUFFIX = "-debug"
@@ -281,6 +282,34 @@ ADMISSION_POD_POLICY_NAME = "agent-sandbox-pod-runtime-class"
 # REST resource names (CRD spec.names.plural) the sandbox policy matches.
 SANDBOX_RESOURCE = "sandboxes"
 SANDBOX_TEMPLATE_RESOURCE = "sandboxtemplates"
+# The other policies: where sandbox kinds may exist, what a claim may add to its pod, the
+# sandbox namespaces' Pod Security labels, and kata-deploy's writes to its own node.
+ADMISSION_NAMESPACE_POLICY_NAME = "agent-sandbox-namespaces"
+ADMISSION_CLAIM_POLICY_NAME = "agent-sandbox-claim-metadata"
+ADMISSION_POD_SECURITY_POLICY_NAME = "agent-sandbox-pod-security-labels"
+ADMISSION_NODE_POLICY_NAME = "agent-sandbox-kata-deploy-node"
+# The controller's ServiceAccount (upstream manifest): whoever creates a pod as it creates a
+# sandbox pod, in whatever namespace.
+CONTROLLER_SERVICE_ACCOUNT = "agent-sandbox-controller"
+# Labels the controller stamps on every pod it creates (sandbox_controller.go: sandboxLabel).
+CONTROLLER_POD_LABEL = "agents.x-k8s.io/sandbox-name-hash"
+# Pod annotations Kata reads as VM configuration (kernel parameters, hypervisor paths...).
+KATA_ANNOTATION_PREFIX = "io.katacontainers."
+# The node a projected service-account token is bound to (KEP-4193), in userInfo.extra.
+NODE_NAME_CLAIM = "authentication.kubernetes.io/node-name"
+# Sysctls the Pod Security "baseline" profile allows (its "safe" set, latest version).
+SAFE_SYSCTLS = (
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+)
 
 # --- tenants (components/tenant.py) ---------------------------------------------------------
 TENANT_COMPONENT = "tenant"
@@ -288,6 +317,8 @@ TENANT_QUOTA_NAME = "sandbox-quota"
 TENANT_LIMIT_RANGE_NAME = "sandbox-limits"
 # The Role (and RoleBinding) holding what the SDK's clients may do in their namespace.
 TENANT_CLIENT_ROLE_NAME = "sandbox-client"
+# The Role (and RoleBinding) a tenant stack's deploy identity holds in its namespace.
+TENANT_DEPLOYER_ROLE_NAME = "sandbox-deployer"
 # REST resource names (CRD spec.names.plural) of the claim and warm-pool CRDs.
 SANDBOX_CLAIM_RESOURCE = "sandboxclaims"
 SANDBOX_WARM_POOL_RESOURCE = "sandboxwarmpools"

@@ -295,7 +295,11 @@ class IsolationRuntime(pulumi.ComponentResource):
                 opts=fixed,
             )
 
-        # --- RBAC (kata-rbac.yaml): label its node, read its kubelet config, see DaemonSets.
+        # --- RBAC: what the kata-deploy 4.1 binary calls (binary/src/k8s/client.rs): get and
+        # patch its own Node (labels), get its own DaemonSet and list all DaemonSets. The
+        # chart's nodes/proxy (every kubelet's API) reads only /configz for a warning it skips
+        # on error, and nothing watches: both left out. The admission backstop limits the
+        # patch to the pod's own node and kata-deploy's labels (components/admission.py).
         sa = core.ServiceAccount(
             f"{name}-sa",
             metadata=meta.ObjectMetaArgs(
@@ -308,9 +312,8 @@ class IsolationRuntime(pulumi.ComponentResource):
             metadata=meta.ObjectMetaArgs(name=c.KATA_DEPLOY_CLUSTER_ROLE, labels=labels),
             rules=[
                 rbac.PolicyRuleArgs(api_groups=[""], resources=["nodes"], verbs=["get", "patch"]),
-                rbac.PolicyRuleArgs(api_groups=[""], resources=["nodes/proxy"], verbs=["get"]),
                 rbac.PolicyRuleArgs(
-                    api_groups=["apps"], resources=["daemonsets"], verbs=["get", "list", "watch"]
+                    api_groups=["apps"], resources=["daemonsets"], verbs=["get", "list"]
                 ),
             ],
             opts=fixed,

@@ -24,6 +24,7 @@ from .preflight import preflight
 from .router import Router, RouterArgs, router_exports
 from .sandboxes import SandboxSet, SandboxSetArgs, sandboxes_exports
 from .settings import PlatformSettings, SettingsError
+from .tenant_boundary import TenantBoundary, TenantBoundaryArgs
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,17 @@ class SandboxPlatform(pulumi.ComponentResource):
         s = args.settings
         for warning in checked.warnings:
             pulumi.log.warn(warning, resource=self)
+        cap = checked.capacity
+        tenant_pods = sum(t.quota.pods for t in s.tenants)
+        if cap is not None and tenant_pods and cap.declared + tenant_pods > cap.pool_capacity:
+            # Each tenant's quota bounds it; together they may still outgrow the shared pool.
+            pulumi.log.warn(
+                f"tenants[].quota.pods add up to {tenant_pods} and this stack declares "
+                f"{cap.declared} sandboxes, more than the sandbox pool holds "
+                f"({cap.pool_capacity}): at full quota, tenants' sandboxes stay Pending; raise "
+                "nodePool.maxNodes or lower tenants[].quota.pods",
+                resource=self,
+            )
 
         self.cluster = Cluster(
             f"{name}-cluster", ClusterArgs(s.cluster), pulumi.ResourceOptions(parent=self)
@@ -121,9 +133,28 @@ class SandboxPlatform(pulumi.ComponentResource):
         if s.admission.enabled:
             self.admission = AdmissionBackstop(
                 f"{name}-admission",
-                AdmissionBackstopArgs(s.sandbox_namespaces, s.isolation.runtime_classes),
+                AdmissionBackstopArgs(
+                    s.sandbox_namespaces,
+                    s.isolation.admitted_runtime_classes,
+                    namespace_runtime_classes={
+                        t.namespace: t.runtime_classes for t in s.tenants if t.runtime_classes
+                    },
+                    pod_security_levels=s.pod_security_levels,
+                    kata_deploy_namespace=(
+                        s.isolation.kata.namespace if s.isolation.runtime == "kata" else None
+                    ),
+                ),
                 k8s,
             )
+        # Each tenant's boundary (namespace, Pod Security, quota, limits, deploy Role).
+        self.tenants = {
+            t.namespace: TenantBoundary(
+                f"{name}-tenant-{t.namespace}",
+                TenantBoundaryArgs(t, guarded_by=[self.admission] if self.admission else ()),
+                k8s,
+            )
+            for t in s.tenants
+        }
         # Everything waits for the controller; pools and sandboxes (they start pods) also for
         # the runtime and the pool, templates only for their RuntimeClasses.
         self.sandboxes = SandboxSet(

@@ -13,16 +13,17 @@ token) stay Pulumi secrets end to end.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi.runtime.sync_await import _sync_await
 
-from .settings import PlatformSettings, SettingsError
+from .settings import PlatformSettings, SettingsError, TenantBoundarySettings
 
 # Bumped when an output changes meaning or a required one is added.
-CONTRACT_VERSION = 1
+# 2: the platform declares and creates each tenant's boundary (tenants).
+CONTRACT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,11 @@ OUTPUTS: tuple[ContractOutput, ...] = (
         "namespaces the admission backstop guards ([] without one); a tenant's belongs in it",
     ),
     ContractOutput(
+        "tenants",
+        "the tenants the platform declares and creates: namespace, podSecurity, quota, limits, "
+        "runtimeClasses ([] = all); a tenant stack deploys only into its own",
+    ),
+    ContractOutput(
         "sandboxNamespace",
         "the platform's own (shared) sandboxes namespace, which no tenant may take",
         required=False,
@@ -82,7 +88,14 @@ def contract_exports(settings: PlatformSettings) -> dict[str, Any]:
         "contractVersion": CONTRACT_VERSION,
         "platformRole": settings.role,
         "admissionNamespaces": list(settings.sandbox_namespaces) if admission.enabled else [],
+        "tenants": [
+            t.model_dump(by_alias=True, include=TENANT_CONTRACT_FIELDS) for t in settings.tenants
+        ],
     }
+
+
+# What a tenant stack learns of its boundary (not who deploys it).
+TENANT_CONTRACT_FIELDS = {"namespace", "pod_security", "quota", "limits", "runtime_classes"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,7 @@ class PlatformContract:
     runtime_classes: tuple[str, ...]
     default_runtime_class: str
     admission_namespaces: tuple[str, ...]
+    tenants: Mapping[str, TenantBoundarySettings] = field(default_factory=dict)
     sandbox_namespace: str | None = None
     capacity: Mapping[str, Any] | None = None
     router: RouterCoordinates | None = None
@@ -153,6 +167,17 @@ def parse_contract(
     if not isinstance(admission, (list, tuple)):
         raise _fail(stack, f"exports admissionNamespaces {admission!r}, not a list")
 
+    tenants: dict[str, TenantBoundarySettings] = {}
+    raw_tenants = outputs["tenants"]
+    if not isinstance(raw_tenants, (list, tuple)):
+        raise _fail(stack, f"exports tenants {raw_tenants!r}, not a list")
+    for raw in raw_tenants:
+        try:
+            t = TenantBoundarySettings.model_validate(dict(raw))
+        except (ValueError, TypeError) as err:
+            raise _fail(stack, f"exports a tenant this program cannot read ({err})") from None
+        tenants[t.namespace] = t
+
     def present(name: str) -> bool:
         return outputs.get(name) is not None
 
@@ -176,6 +201,7 @@ def parse_contract(
         runtime_classes=tuple(classes),
         default_runtime_class=str(default),
         admission_namespaces=tuple(str(n) for n in admission),
+        tenants=tenants,
         sandbox_namespace=outputs.get("sandboxNamespace"),
         capacity=outputs.get("capacity"),
         router=router,

@@ -1,12 +1,14 @@
 """The role switch (``role`` setting): which component a stack builds.
 
-- ``platform``: the cluster, sandbox pool, isolation runtime, control plane, router, gateway and
-  admission backstop, plus optional shared sandboxes; tenant stacks attach to it. Requires the
-  admission backstop (tenants' run-time sandboxes are checked only there).
+- ``platform``: the cluster, sandbox pool, isolation runtime, control plane, router, gateway,
+  admission backstop and each declared tenant's boundary (``tenants``: namespace, Pod Security,
+  quota, limits, deployer Role), plus optional shared sandboxes; tenant stacks attach to it.
+  Requires the admission backstop (tenants' run-time sandboxes are checked only there).
 - ``all-in-one``: the same resources, for one team that declares its sandboxes here too; no
   backstop requirement.
-- ``tenant``: one team's namespace, quota, limits, client RBAC and sandboxes on a platform stack's
-  cluster, read through ``tenant.platformStack`` (``platform_contract.py``).
+- ``tenant``: one team's client RBAC and sandboxes, in the namespace its platform stack created
+  for it, read through ``tenant.platformStack`` (``platform_contract.py``); namespaced rights
+  only.
 
 Platform and all-in-one stacks export the same outputs, the platform contract included.
 """

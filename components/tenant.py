@@ -1,13 +1,15 @@
-"""Tenant: one team's sandboxes in its own namespace on a platform stack's cluster (role: tenant).
+"""Tenant: one team's sandboxes in its namespace on a platform stack's cluster (role: tenant).
 
-Registers only namespaced resources, plus the namespace itself: the sandboxes (``SandboxSet``:
-namespace with Pod Security labels and a baseline NetworkPolicy, templates, warm pools,
-sandboxes and their NetworkPolicies), a ResourceQuota and a LimitRange, and the RBAC of the
-team's SDK clients (a Role, its RoleBinding and the clients' ServiceAccounts). Nothing
-cluster-scoped: the runtime, the CRDs, the router and the admission backstop are the platform's,
-and the tenant learns what it needs of them from the platform contract
-(``platform_contract.py``). Everything that can be checked against that contract is checked
-before the first tenant resource registers.
+The platform stack owns the tenant's boundary: it declares the tenant under ``tenants`` and
+creates its namespace, Pod Security labels, ResourceQuota, LimitRange, baseline NetworkPolicy
+and the ``sandbox-deployer`` Role (``components/tenant_boundary.py``). The tenant stack places
+only namespaced resources in that namespace: the sandboxes (``SandboxSet``: templates, warm
+pools, sandboxes and their NetworkPolicies) and the RBAC of the team's SDK clients (a Role, its
+RoleBinding and the clients' ServiceAccounts), so its deploy identity needs no cluster-scoped
+right. It learns what it needs of the platform from the platform contract
+(``platform_contract.py``); everything that can be checked against that contract — the
+namespace is declared there, the classes and Pod Security level allow these workloads, the quota
+holds them — is checked before the first tenant resource registers.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .sandboxes import SandboxSet, SandboxSetArgs, sandboxes_exports
 from .settings import (
     PlatformSettings,
     SettingsError,
+    TenantBoundarySettings,
     TenantSettings,
     WorkloadSettings,
 )
@@ -94,19 +97,38 @@ def _fail(problems: Sequence[str]) -> SettingsError:
     return SettingsError("invalid stack settings:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+def boundary(settings: PlatformSettings, contract: PlatformContract) -> TenantBoundarySettings:
+    """The platform's declaration of this tenant (tenants[] on the platform stack)."""
+    t = _tenant(settings)
+    found = contract.tenants.get(t.namespace)
+    if found is None:
+        declared = ", ".join(contract.tenants) or "none"
+        raise _fail(
+            [
+                f"tenant.namespace '{t.namespace}' is not a tenant of the platform stack "
+                f"{contract.stack} (its tenants: {declared}); the platform stack creates each "
+                f"tenant's namespace, quota and limits: ask the platform team to add "
+                f"{{namespace: {t.namespace}}} under tenants there, or use one of those"
+            ]
+        )
+    return found
+
+
+def allowed_runtime_classes(b: TenantBoundarySettings, contract: PlatformContract) -> list[str]:
+    return list(b.runtime_classes or contract.runtime_classes)
+
+
+def default_runtime_class(b: TenantBoundarySettings, contract: PlatformContract) -> str:
+    """The platform's default, unless this tenant may not use it: then its first class."""
+    allowed = allowed_runtime_classes(b, contract)
+    return (
+        contract.default_runtime_class if contract.default_runtime_class in allowed else allowed[0]
+    )
+
+
 def check_against_platform(settings: PlatformSettings, contract: PlatformContract) -> list[str]:
     """Raise a SettingsError for what cannot work on this platform; return the warnings."""
     t = _tenant(settings)
-    installed = contract.runtime_classes
-    problems: list[str] = []
-    for key, i, w in settings.sandboxes.workloads:
-        if w.runtime_class is not None and w.runtime_class not in installed:
-            problems.append(
-                f"sandboxes.{key}[{i}].runtimeClass: '{w.name}' asks for '{w.runtime_class}', "
-                f"which the platform stack {contract.stack} does not install (installed: "
-                f"{', '.join(installed)}); use one of those, or omit runtimeClass for the "
-                f"platform's default ({contract.default_runtime_class})"
-            )
     taken = {
         contract.gateway.namespace if contract.gateway else None: "the gateway's namespace",
         contract.router.namespace if contract.router else None: "the router's namespace",
@@ -114,9 +136,29 @@ def check_against_platform(settings: PlatformSettings, contract: PlatformContrac
     }
     taken.pop(None, None)
     if t.namespace in taken:
+        raise _fail(
+            [
+                f"tenant.namespace '{t.namespace}' is {taken[t.namespace]} on {contract.stack}; "
+                "a tenant gets a namespace of its own (e.g. the team's name)"
+            ]
+        )
+    b = boundary(settings, contract)
+    allowed = allowed_runtime_classes(b, contract)
+    problems: list[str] = []
+    for key, i, w in settings.sandboxes.workloads:
+        if w.runtime_class is not None and w.runtime_class not in allowed:
+            problems.append(
+                f"sandboxes.{key}[{i}].runtimeClass: '{w.name}' asks for '{w.runtime_class}', "
+                f"which tenant {t.namespace} may not use on the platform stack {contract.stack} "
+                f"(allowed: {', '.join(allowed)}); use one of those, or omit runtimeClass for "
+                f"the default ({default_runtime_class(b, contract)})"
+            )
+    reasons = settings.sandboxes.baseline_reasons()
+    if b.pod_security == "restricted" and reasons:
         problems.append(
-            f"tenant.namespace '{t.namespace}' is {taken[t.namespace]} on {contract.stack}; a "
-            "tenant gets a namespace of its own (e.g. the team's name)"
+            f"namespace {t.namespace} enforces Pod Security 'restricted' (tenants[].podSecurity "
+            f"on {contract.stack}), which refuses {'; '.join(reasons)}; drop those security "
+            "overrides, or ask the platform team for podSecurity: baseline"
         )
     if contract.kubeconfig is None and settings.cluster.mode == "platform-stack":
         problems.append(
@@ -124,17 +166,18 @@ def check_against_platform(settings: PlatformSettings, contract: PlatformContrac
             f"is the kubeconfig context '{contract.cluster_name}'); set cluster.mode: "
             "kubeconfig and cluster.kubeconfig.context to your own context for that cluster"
         )
-    problems += _quota_problems(settings, t, contract)
+    problems += _quota_problems(settings, b, contract)
     if problems:
         raise _fail(problems)
-    return _warnings(settings, t, contract)
+    return _warnings(settings, b, contract)
 
 
 def _quota_problems(
-    settings: PlatformSettings, t: TenantSettings, contract: PlatformContract
+    settings: PlatformSettings, b: TenantBoundarySettings, contract: PlatformContract
 ) -> list[str]:
     problems: list[str] = []
-    lim, quota = t.limits, t.quota
+    lim, quota = b.limits, b.quota
+    where = f"tenants[{b.namespace}] of {contract.stack}"
     pods, cpu, memory, storage = 0, Fraction(0), Fraction(0), Fraction(0)
     for d in _demands(settings):
         w = d.workload
@@ -147,10 +190,10 @@ def _quota_problems(
             if quantity(limits[res]) > quantity(most):
                 problems.append(
                     f"{d.setting}.resources.limits.{res} ({limits[res]}) of '{w.name}' is above "
-                    f"tenant.limits.{name} ({most}), so the namespace would refuse its pod; "
-                    f"lower the limit or raise tenant.limits.{name}"
+                    f"limits.{name} ({most}) of {where}, so the namespace would refuse its pod; "
+                    "lower the limit or ask the platform team to raise it"
                 )
-        rc = w.runtime_class or contract.default_runtime_class
+        rc = w.runtime_class or default_runtime_class(b, contract)
         fixed_mib, fixed_millis = overhead(rc)
         pods += d.pods
         cpu += d.pods * (quantity(limits["cpu"]) + fixed_millis / 1000)
@@ -160,9 +203,9 @@ def _quota_problems(
         )
     if pods > quota.pods:
         problems.append(
-            f"tenant.quota.pods ({quota.pods}) is below the {pods} sandboxes this stack runs "
-            "(warm-pool replicas + running sandboxes); raise it or lower "
-            "sandboxes.warmPools[].replicas"
+            f"quota.pods ({quota.pods}) of {where} is below the {pods} sandboxes this stack runs "
+            "(warm-pool replicas + running sandboxes); lower sandboxes.warmPools[].replicas or "
+            "ask the platform team to raise it"
         )
     for res, need, hard, unit in (
         ("cpu", cpu, quota.cpu, ""),
@@ -171,23 +214,22 @@ def _quota_problems(
     ):
         if need > quantity(hard):
             problems.append(
-                f"tenant.quota.{res} ({hard}) is below what this stack's sandboxes take: "
+                f"quota.{res} ({hard}) of {where} is below what this stack's sandboxes take: "
                 f"{float(need):g}{unit} (limits × replicas, plus each RuntimeClass's podFixed "
-                f"overhead for cpu and memory); raise tenant.quota.{res} or declare less"
+                f"overhead for cpu and memory); declare less or ask the platform team to raise it"
             )
     return problems
 
 
 def _warnings(
-    settings: PlatformSettings, t: TenantSettings, contract: PlatformContract
+    settings: PlatformSettings, b: TenantBoundarySettings, contract: PlatformContract
 ) -> list[str]:
     out: list[str] = []
-    if t.namespace not in contract.admission_namespaces:
+    if b.namespace not in contract.admission_namespaces:
         out.append(
-            f"namespace {t.namespace} is not guarded by the admission backstop of "
-            f"{contract.stack} (guarded: {', '.join(contract.admission_namespaces) or 'none'}): "
-            "sandboxes created at run time there are not checked for a runtime class; ask the "
-            f"platform team to add {t.namespace} to admission.sandboxNamespaces"
+            f"namespace {b.namespace} is not guarded by an admission backstop on "
+            f"{contract.stack} (its admission is off): sandboxes created at run time there "
+            "are not checked; ask the platform team to enable admission"
         )
     if contract.router is None and settings.sandboxes.workloads:
         out.append(
@@ -207,10 +249,11 @@ def _warnings(
             f"platform stack declares {int(declared)} and this tenant {pods} (other tenants "
             "not counted): ask the platform team to raise nodePool.maxNodes"
         )
-    if pods >= t.quota.pods and settings.sandboxes.warm_pools:
+    if pods >= b.quota.pods and settings.sandboxes.warm_pools:
         out.append(
-            f"tenant.quota.pods ({t.quota.pods}) leaves no room for claims: a claimed warm-pool "
-            "sandbox is replaced by a new pod; raise tenant.quota.pods"
+            f"quota.pods ({b.quota.pods}) of tenant {b.namespace} leaves no room for claims: a "
+            "claimed warm-pool sandbox is replaced by a new pod; ask the platform team to raise "
+            "tenants[].quota.pods"
         )
     return out
 
@@ -221,7 +264,7 @@ def resolve_on_platform(settings: PlatformSettings, contract: PlatformContract) 
     so that nothing falls back on this stack's own (unused) isolation section."""
     t = _tenant(settings)
     sb = settings.sandboxes
-    default = contract.default_runtime_class
+    default = default_runtime_class(boundary(settings, contract), contract)
 
     def pin(items: Sequence[Any]) -> list[Any]:
         return [w.model_copy(update={"runtime_class": w.runtime_class or default}) for w in items]
@@ -229,7 +272,8 @@ def resolve_on_platform(settings: PlatformSettings, contract: PlatformContract) 
     sandboxes = sb.model_copy(
         update={
             "namespace": t.namespace,
-            "create_namespace": t.create_namespace,
+            # The platform stack created it (tenants[]), with its labels and baseline policy.
+            "create_namespace": False,
             "templates": pin(sb.templates),
             "sandboxes": pin(sb.sandboxes),
         }
@@ -272,15 +316,14 @@ def tenant_provider(
 
 
 class Tenant(pulumi.ComponentResource):
-    """A tenant namespace with its quota, limits, client RBAC and sandboxes."""
+    """A tenant's sandboxes and client RBAC, in the namespace its platform stack created."""
 
     provider: k8s.Provider
     sandboxes: SandboxSet
-    quota: core.ResourceQuota
-    limit_range: core.LimitRange
     client_role: rbac.Role
     client_binding: rbac.RoleBinding | None
     service_accounts: dict[str, core.ServiceAccount]
+    boundary: TenantBoundarySettings  # the platform's declaration of this tenant
     exports: dict[str, Any]
 
     def __init__(
@@ -290,6 +333,7 @@ class Tenant(pulumi.ComponentResource):
         t = _tenant(s)
         warnings = check_against_platform(s, contract)  # raises before anything registers
         resolved = resolve_on_platform(s, contract)
+        self.boundary = boundary(s, contract)
         super().__init__(c.type_token("tenant", "Tenant"), name, None, opts)
         for warning in warnings:
             pulumi.log.warn(warning, resource=self)
@@ -297,51 +341,13 @@ class Tenant(pulumi.ComponentResource):
         self.provider = tenant_provider(f"{name}-k8s", s, contract, self)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
         self.sandboxes = SandboxSet(f"{name}-sandboxes", SandboxSetArgs(resolved), k8s_opts)
-        # The namespace's name as an Output of the Namespace (when created here): everything
-        # below waits for it.
+        # The platform stack created the namespace (tenants[]).
         namespace = self.sandboxes.namespace
         labels = {**c.COMMON_LABELS, c.COMPONENT_LABEL: c.TENANT_COMPONENT}
 
         def metadata(object_name: str) -> meta.ObjectMetaArgs:
             return meta.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels)
 
-        q, lim = t.quota, t.limits
-        self.quota = core.ResourceQuota(
-            f"{name}-quota",
-            metadata=metadata(c.TENANT_QUOTA_NAME),
-            spec=core.ResourceQuotaSpecArgs(
-                hard={
-                    "requests.cpu": q.cpu,
-                    "limits.cpu": q.cpu,
-                    "requests.memory": q.memory,
-                    "limits.memory": q.memory,
-                    "pods": str(q.pods),
-                    "requests.storage": q.storage,
-                    # Sandboxes are reached through the platform's router only.
-                    "services.loadbalancers": "0",
-                    "services.nodeports": "0",
-                }
-            ),
-            opts=k8s_opts,
-        )
-        self.limit_range = core.LimitRange(
-            f"{name}-limits",
-            metadata=metadata(c.TENANT_LIMIT_RANGE_NAME),
-            spec=core.LimitRangeSpecArgs(
-                limits=[
-                    core.LimitRangeItemArgs(
-                        type="Container",
-                        default={"cpu": lim.default_cpu, "memory": lim.default_memory},
-                        default_request={
-                            "cpu": lim.default_request_cpu,
-                            "memory": lim.default_request_memory,
-                        },
-                        max={"cpu": lim.max_cpu, "memory": lim.max_memory},
-                    )
-                ]
-            ),
-            opts=k8s_opts,
-        )
         self.service_accounts = {
             sa: core.ServiceAccount(f"{name}-sa-{sa}", metadata=metadata(sa), opts=k8s_opts)
             for sa in t.client_service_accounts
@@ -385,8 +391,8 @@ def tenant_exports(contract: PlatformContract, tenant: Tenant) -> dict[str, Any]
     return {
         "platformStack": contract.stack,
         **sandboxes_exports(tenant.sandboxes),
-        "runtimeClasses": list(contract.runtime_classes),
-        "defaultRuntimeClass": contract.default_runtime_class,
+        "runtimeClasses": allowed_runtime_classes(tenant.boundary, contract),
+        "defaultRuntimeClass": default_runtime_class(tenant.boundary, contract),
         "clientRole": tenant.client_role.metadata.name,
         "clientServiceAccounts": sorted(tenant.service_accounts),
         "routerServiceName": router.service_name if router else None,

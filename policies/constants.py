@@ -29,6 +29,39 @@ DEFAULT_SANDBOX_NAMESPACES = ("agent-sandboxes",)
 # What the Kubernetes provider uses for an object without metadata.namespace.
 KUBERNETES_DEFAULT_NAMESPACE = "default"
 
+# --- what a sandbox pod may not carry (the admission backstop checks the same) -------------
+# Capabilities Pod Security "baseline" allows a container to add.
+BASELINE_CAPABILITIES = (
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+)
+# Sysctls Pod Security "baseline" calls safe.
+SAFE_SYSCTLS = (
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+)
+# Pod annotations Kata reads as VM configuration (kernel parameters, hypervisor paths...).
+KATA_ANNOTATION_PREFIX = "io.katacontainers."
+
 # --- Kubernetes types whose pods the workload rules look at -------------------------------
 POD_TYPE = "kubernetes:core/v1:Pod"
 # type -> path of the pod spec inside the object.

@@ -194,6 +194,7 @@ def runtime_class_allowed(pod: PodSpec, allowed: Iterable[str]) -> list[str]:
 
 
 _HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 
 
 def pod_hardening(pod: PodSpec) -> list[str]:
@@ -215,12 +216,33 @@ def pod_hardening(pod: PodSpec) -> list[str]:
             f"{at('automountServiceAccountToken')} must be false: sandboxed code must not get a "
             "Kubernetes API token"
         )
+    account = get(spec, "serviceAccountName")
+    if isinstance(account, str) and account not in ("", "default"):
+        out.append(
+            f"{at('serviceAccountName')} is '{account}': sandboxed code would act as that "
+            "service account; remove it"
+        )
     volumes = items(spec, "volumes")
     if volumes is not UNKNOWN:
         for i, volume in enumerate(volumes):
+            name = get(volume, "name")
             if get(volume, "hostPath") not in (None, UNKNOWN):
-                name = get(volume, "name")
                 out.append(f"{at('volumes', i)} ('{name}') mounts a hostPath from the node")
+            sources = items(volume, "projected", "sources")
+            if sources is not UNKNOWN and any(
+                get(src, "serviceAccountToken") not in (None, UNKNOWN) for src in sources
+            ):
+                out.append(f"{at('volumes', i)} ('{name}') projects a service-account token")
+    out.extend(_profiles(get(spec, "securityContext"), at("securityContext")))
+    sysctls = items(spec, "securityContext", "sysctls")
+    if sysctls is not UNKNOWN:
+        unsafe = [n for n in (get(x, "name") for x in sysctls) if isinstance(n, str)]
+        unsafe = [n for n in unsafe if n not in c.SAFE_SYSCTLS]
+        if unsafe:
+            out.append(
+                f"{at('securityContext', 'sysctls')} sets {', '.join(unsafe)}, beyond the Pod "
+                "Security baseline's safe sysctls"
+            )
     for kind in ("initContainers", "containers", "ephemeralContainers"):
         containers = items(spec, kind)
         if containers is UNKNOWN:
@@ -229,6 +251,36 @@ def pod_hardening(pod: PodSpec) -> list[str]:
             out.extend(
                 _container_hardening(container, kind, (*pod.where, kind, i), _escalation_ok(pod))
             )
+    return out
+
+
+def _profiles(security_context: Any, where: str) -> list[str]:
+    """Unconfined seccomp or AppArmor in a pod's or container's securityContext."""
+    out = []
+    for field, name in (("seccompProfile", "seccomp"), ("appArmorProfile", "AppArmor")):
+        if get(security_context, field, "type") == "Unconfined":
+            out.append(f"{where}.{field} is Unconfined: use RuntimeDefault ({name})")
+    return out
+
+
+def pod_annotations(pod: PodSpec, props: Mapping[str, Any]) -> list[str]:
+    """``io.katacontainers.*`` annotations (the VM's kernel parameters and hypervisor) and an
+    unconfined AppArmor annotation on the pod (template) metadata beside ``pod.where``."""
+    where = (*pod.where[:-1], "metadata", "annotations")
+    annotations = get(props, *where)
+    if not isinstance(annotations, Mapping):
+        return []
+    out = []
+    for key in annotations:
+        if not isinstance(key, str):
+            continue
+        if key.startswith(c.KATA_ANNOTATION_PREFIX):
+            out.append(
+                f"{_path(where)} has {key}: Kata reads it as VM configuration (kernel "
+                "parameters, hypervisor); remove it"
+            )
+        if key.startswith(APPARMOR_ANNOTATION) and get(annotations, key) == "unconfined":
+            out.append(f"{_path(where)} sets {key}: unconfined; remove it")
     return out
 
 
@@ -260,6 +312,23 @@ def _container_hardening(
     drop = items(sc, "capabilities", "drop")
     if drop is not UNKNOWN and "ALL" not in drop:
         out.append(f"{label} must drop all capabilities (securityContext.capabilities.drop: [ALL])")
+    add = items(sc, "capabilities", "add")
+    beyond = [] if add is UNKNOWN else [x for x in add if x not in c.BASELINE_CAPABILITIES]
+    if beyond:
+        out.append(
+            f"{label} adds {', '.join(map(str, beyond))}, beyond the Pod Security baseline "
+            "capabilities (securityContext.capabilities.add)"
+        )
+    proc = get(sc, "procMount")
+    if isinstance(proc, str) and proc != "Default":
+        out.append(f"{label} sets securityContext.procMount: {proc}; remove it")
+    out.extend(_profiles(sc, f"{label} securityContext"))
+    ports = items(container, "ports")
+    if ports is not UNKNOWN:
+        for port in ports:
+            host = get(port, "hostPort")
+            if isinstance(host, int | float) and host:
+                out.append(f"{label} binds host port {int(host)} (ports[].hostPort)")
     # Ephemeral containers cannot declare resources; the pod's other containers bound them.
     if kind != "ephemeralContainers":
         limits = get(container, "resources", "limits")
@@ -317,7 +386,7 @@ def sandbox_pod_hardening(
     pod = sandbox_pod_spec(resource_type, props) or in_sandbox_namespace(
         resource_type, props, sandbox_namespaces, default_namespace
     )
-    return pod_hardening(pod) if pod else []
+    return [*pod_hardening(pod), *pod_annotations(pod, props)] if pod else []
 
 
 def machine_series(machine_type: str) -> str:

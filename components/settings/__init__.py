@@ -36,7 +36,13 @@ from .sandboxes import (
     WarmPoolSettings,
     WorkloadSettings,
 )
-from .tenancy import AdmissionSettings, TenantLimitSettings, TenantQuotaSettings, TenantSettings
+from .tenancy import (
+    AdmissionSettings,
+    TenantBoundarySettings,
+    TenantLimitSettings,
+    TenantQuotaSettings,
+    TenantSettings,
+)
 
 # Sections a tenant stack reads from its platform stack instead (field name -> config key).
 PLATFORM_ONLY_SECTIONS = {
@@ -46,6 +52,7 @@ PLATFORM_ONLY_SECTIONS = {
     "router": "router",
     "gateway": "gateway",
     "admission": "admission",
+    "tenants": "tenants",
 }
 
 
@@ -61,6 +68,8 @@ class PlatformSettings(_Model):
     gateway: GatewaySettings = GatewaySettings()
     sandboxes: SandboxesSettings = SandboxesSettings()
     admission: AdmissionSettings = AdmissionSettings()
+    # Platform and all-in-one stacks: the tenants' boundaries, created here (README "Tenants").
+    tenants: list[TenantBoundarySettings] = []
     tenant: TenantSettings | None = None
 
     # --- roles: platform | all-in-one | tenant (README "Roles") ------------------------------
@@ -113,14 +122,60 @@ class PlatformSettings(_Model):
         if given:
             raise ValueError(
                 f"{', '.join(given)} cannot be set in a tenant stack: its sandboxes live in "
-                "tenant.namespace (tenant.createNamespace adopts an existing one); remove them"
+                "tenant.namespace, which the platform stack creates (tenants[]); remove them"
             )
         return self
 
     @property
     def sandbox_namespaces(self) -> tuple[str, ...]:
-        extra = [n for n in self.admission.sandbox_namespaces if n != self.sandboxes.namespace]
-        return (self.sandboxes.namespace, *extra)
+        """Where sandbox kinds may exist: the sandboxes namespace, every tenant's, and the
+        admission.sandboxNamespaces this stack does not create."""
+        names = [
+            self.sandboxes.namespace,
+            *(t.namespace for t in self.tenants),
+            *self.admission.sandbox_namespaces,
+        ]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def pod_security_levels(self) -> dict[str, str]:
+        """Namespaces this stack creates -> the Pod Security level it enforces there."""
+        levels: dict[str, str] = {t.namespace: t.pod_security for t in self.tenants}
+        if self.sandboxes.create_namespace:
+            levels[self.sandboxes.namespace] = self.sandboxes.pod_security_level
+        return levels
+
+    @model_validator(mode="after")
+    def _tenants(self) -> PlatformSettings:
+        seen: set[str] = set()
+        installed = self.isolation.admitted_runtime_classes
+        for i, t in enumerate(self.tenants):
+            where = f"tenants[{i}]"
+            if t.namespace in seen:
+                raise ValueError(
+                    f"{where}.namespace '{t.namespace}' is declared twice; one tenant per "
+                    "namespace (the namespace is the trust boundary)"
+                )
+            seen.add(t.namespace)
+            if t.namespace == self.sandboxes.namespace:
+                raise ValueError(
+                    f"{where}.namespace '{t.namespace}' is sandboxes.namespace, the platform's "
+                    "own sandboxes; give the tenant a namespace of its own"
+                )
+            if t.namespace in self.admission.sandbox_namespaces:
+                raise ValueError(
+                    f"{where}.namespace '{t.namespace}' is also in admission.sandboxNamespaces; "
+                    "a declared tenant is guarded already — remove it from "
+                    "admission.sandboxNamespaces"
+                )
+            unknown = [rc for rc in t.runtime_classes if rc not in installed]
+            if unknown:
+                raise ValueError(
+                    f"{where}.runtimeClasses lists {', '.join(unknown)}, which this stack does "
+                    f"not install (installed: {', '.join(installed)}); use those or leave it "
+                    "empty for all of them"
+                )
+        return self
 
     @model_validator(mode="after")
     def _cross_layer(self) -> PlatformSettings:
@@ -204,7 +259,7 @@ class PlatformSettings(_Model):
         """Every template and sandbox runs on a RuntimeClass this stack installs, and a
         production stack runs only images pinned by digest."""
         iso = self.isolation
-        installed = iso.runtime_classes
+        installed = iso.admitted_runtime_classes
         for key, i, item in self.sandboxes.workloads:
             rc = item.runtime_class
             # A tenant's classes are the platform's: checked against its stack outputs
@@ -310,6 +365,7 @@ __all__ = [
     "StorageSettings",
     "SystemPoolSettings",
     "TemplateSettings",
+    "TenantBoundarySettings",
     "TenantLimitSettings",
     "TenantQuotaSettings",
     "TenantSettings",

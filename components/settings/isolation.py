@@ -94,6 +94,14 @@ class IsolationSettings(_Model):
         return tuple(c.kata_runtime_class(s) for s in self.kata.shims)
 
     @property
+    def admitted_runtime_classes(self) -> tuple[str, ...]:
+        """What sandboxes may name: the installed classes, plus kata-<shim>-debug with
+        isolation.kata.debug (the same VM boundary, with the guest's debug console on)."""
+        debug = self.runtime == "kata" and self.kata.debug
+        extra = tuple(f"{rc}{c.KATA_DEBUG_SUFFIX}" for rc in self.runtime_classes) if debug else ()
+        return (*self.runtime_classes, *extra)
+
+    @property
     def effective_default_runtime_class(self) -> str:
         return self.default_runtime_class or self.runtime_classes[0]
 

@@ -142,6 +142,17 @@ class SecurityOverrides(_Model):
             )
         return value
 
+    @field_validator("automount_service_account_token")
+    @classmethod
+    def _no_token(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "a sandbox never mounts a service-account token: code in the sandbox would act "
+                "as that identity against the Kubernetes API (the admission backstop refuses "
+                "it too); remove security.automountServiceAccountToken"
+            )
+        return value
+
     @field_validator("add_capabilities")
     @classmethod
     def _baseline_capabilities(cls, value: list[str]) -> list[str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
     model_validator,
 )
+from pydantic.alias_generators import to_snake
 
 from .. import constants as c
 from .base import Dns1123Name, Quantity, _Model
@@ -17,8 +18,9 @@ from .base import Dns1123Name, Quantity, _Model
 class AdmissionSettings(_Model):
     # Installs the ValidatingAdmissionPolicies (platform and all-in-one stacks only).
     enabled: bool = True
-    # Namespaces where sandboxes (and their pods) must carry an installed runtime class. The
-    # sandboxes namespace is always included; add tenant namespaces here.
+    # Namespaces (beyond sandboxes.namespace and tenants[].namespace) where sandbox kinds may
+    # exist and every pod must carry an installed runtime class; namespaces this stack does not
+    # create (prefer tenants, which the platform creates and guards).
     sandbox_namespaces: list[Dns1123Name] = []
 
     @model_validator(mode="after")
@@ -72,46 +74,108 @@ class TenantLimitSettings(_Model):
 STACK_NAME = r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$"
 
 
+class TenantBoundarySettings(_Model):
+    """One tenant's boundary, declared and created by the platform stack (``tenants[]``): its
+    namespace with Pod Security labels, quota, limits, allowed RuntimeClasses and the Role its
+    tenant stack deploys with. The namespace is the trust boundary: every SDK client of it can
+    claim, see and delete every sandbox in it, so declare one tenant per boundary."""
+
+    namespace: Dns1123Name
+    # Pod Security Admission level enforced on the namespace; it can never be lowered there
+    # (the admission backstop refuses it). baseline only for images that must run as root.
+    pod_security: Literal["restricted", "baseline"] = "restricted"
+    quota: TenantQuotaSettings = TenantQuotaSettings()
+    limits: TenantLimitSettings = TenantLimitSettings()
+    # RuntimeClasses this tenant's sandboxes may use; [] = every class the platform installs.
+    runtime_classes: list[str] = []
+    # Subjects bound to the namespace's sandbox-deployer Role (what the tenant stack's deploy
+    # identity needs, and nothing cluster-scoped): groups and users as Kubernetes sees them
+    # (GKE: Google Groups for RBAC; a CI service account's email is a user).
+    deploy_groups: list[Annotated[str, Field(min_length=1)]] = []
+    deploy_users: list[Annotated[str, Field(min_length=1)]] = []
+
+    @model_validator(mode="after")
+    def _boundary(self) -> TenantBoundarySettings:
+        _check_namespace(self.namespace, "tenants[].namespace")
+        _check_quota_and_limits(self.quota, self.limits, "tenants[]")
+        for what, names in (
+            ("runtimeClasses", self.runtime_classes),
+            ("deployGroups", self.deploy_groups),
+            ("deployUsers", self.deploy_users),
+        ):
+            if len(set(names)) != len(names):
+                raise ValueError(f"tenants[].{what} lists a name twice; list each once")
+        return self
+
+
+def _check_namespace(namespace: str, where: str) -> None:
+    if namespace in (*c.RESERVED_NAMESPACES, "default"):
+        raise ValueError(
+            f"{where} '{namespace}' is a system namespace; a tenant gets a namespace of its "
+            "own (e.g. team-a)"
+        )
+
+
+def _check_quota_and_limits(
+    quota: TenantQuotaSettings, lim: TenantLimitSettings, where: str
+) -> None:
+    for res, unit in (("cpu", "Cpu"), ("memory", "Memory")):
+        request = getattr(lim, f"default_request_{res}")
+        default, most = getattr(lim, f"default_{res}"), getattr(lim, f"max_{res}")
+        total = getattr(quota, res)
+        if not _quantity(request) <= _quantity(default) <= _quantity(most):
+            raise ValueError(
+                f"{where}.limits: defaultRequest{unit} ({request}) <= default{unit} "
+                f"({default}) <= max{unit} ({most}) must hold; adjust them"
+            )
+        if _quantity(most) > _quantity(total):
+            raise ValueError(
+                f"{where}.limits.max{unit} ({most}) is above {where}.quota.{res} ({total}): "
+                f"no container that large fits the namespace; lower max{unit} or raise the quota"
+            )
+
+
+# Tenant-stack settings that moved to the platform stack's tenants[] (the platform owns the
+# boundary): config key -> where it lives now.
+MOVED_TO_PLATFORM = {
+    "createNamespace": "the platform stack creates the namespace (tenants[].namespace)",
+    "quota": "tenants[].quota of the platform stack",
+    "limits": "tenants[].limits of the platform stack",
+}
+
+
 class TenantSettings(_Model):
-    """A tenant stack (role: tenant): one team's namespace on a platform stack's cluster."""
+    """A tenant stack (role: tenant): one team's templates, pools, sandboxes and client
+    identities, in the namespace its platform stack declared for it under ``tenants``."""
 
     # The platform stack, fully qualified: <org>/agent-sandbox-platform/<stack>.
     platform_stack: Annotated[str, Field(pattern=STACK_NAME)]
+    # Must be one of the platform stack's tenants[].namespace.
     namespace: Dns1123Name
-    # false: adopt an existing namespace (the platform team made it); no PSA labels or
-    # baseline NetworkPolicy then, as for sandboxes.createNamespace.
-    create_namespace: bool = True
-    quota: TenantQuotaSettings = TenantQuotaSettings()
-    limits: TenantLimitSettings = TenantLimitSettings()
     # Subjects bound to the namespace's sandbox-client Role (the SDK's rights): groups as
     # Kubernetes sees them (on GKE, Google Groups for RBAC), and service accounts created in
     # the namespace for in-cluster clients.
     client_groups: list[Annotated[str, Field(min_length=1)]] = []
     client_service_accounts: list[Dns1123Name] = []
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = [k for k in MOVED_TO_PLATFORM if k in data or to_snake(k) in data]
+            if moved:
+                raise ValueError(
+                    f"tenant.{', tenant.'.join(moved)}: the platform stack owns a tenant's "
+                    "namespace, Pod Security level, quota and limits now ("
+                    + "; ".join(f"{k}: {MOVED_TO_PLATFORM[k]}" for k in moved)
+                    + "); remove them here and ask the platform team to declare this tenant "
+                    'under tenants (README "Tenants")'
+                )
+        return data
+
     @model_validator(mode="after")
     def _tenant(self) -> TenantSettings:
-        if self.namespace in (*c.RESERVED_NAMESPACES, "default"):
-            raise ValueError(
-                f"tenant.namespace '{self.namespace}' is a system namespace; a tenant gets a "
-                "namespace of its own (e.g. team-a)"
-            )
-        lim, quota = self.limits, self.quota
-        for res, unit in (("cpu", "Cpu"), ("memory", "Memory")):
-            request = getattr(lim, f"default_request_{res}")
-            default, most = getattr(lim, f"default_{res}"), getattr(lim, f"max_{res}")
-            total = getattr(quota, res)
-            if not _quantity(request) <= _quantity(default) <= _quantity(most):
-                raise ValueError(
-                    f"tenant.limits: defaultRequest{unit} ({request}) <= default{unit} "
-                    f"({default}) <= max{unit} ({most}) must hold; adjust them"
-                )
-            if _quantity(most) > _quantity(total):
-                raise ValueError(
-                    f"tenant.limits.max{unit} ({most}) is above tenant.quota.{res} ({total}): "
-                    f"no container that large fits the namespace; lower max{unit} or raise "
-                    "the quota"
-                )
+        _check_namespace(self.namespace, "tenant.namespace")
         for what, names in (
             ("clientGroups", self.client_groups),
             ("clientServiceAccounts", self.client_service_accounts),

@@ -273,10 +273,39 @@ def test_a_host_snapshotter_is_set_up_only_for_shims_that_use_one(upstream: Path
     assert env(p).get("EXPERIMENTAL_SETUP_SNAPSHOTTER") == (",".join(uses) or None)
 
 
-def test_rbac_has_the_charts_rules(dev_plan: Plan, upstream: Path) -> None:
+def test_rbac_is_what_the_kata_deploy_binary_calls_and_no_more(
+    dev_plan: Plan, upstream: Path
+) -> None:
+    """kata-deploy 4.1.0's binary (tools/packaging/kata-deploy/binary/src/k8s/client.rs) gets
+    and patches its own Node, gets its own DaemonSet and lists DaemonSets; it reads kubelet
+    /configz through nodes/proxy only for a warning it skips on error (main.rs,
+    validate_kubelet_runtime_request_timeout), and watches nothing. nodes/proxy is every
+    kubelet's API: one escaped VM holding this token would own every node."""
     role = dev_plan.one(ROLE, "isolation-role").inputs
     assert role["metadata"]["name"] == "kata-deploy-role"
-    assert role["rules"] == cluster_role_rules(upstream)
+    granted = {
+        (group, res, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for res in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted == {
+        ("", "nodes", "get"),
+        ("", "nodes", "patch"),
+        ("apps", "daemonsets", "get"),
+        ("apps", "daemonsets", "list"),
+    }
+    # ... and a subset of what the chart grants (nothing new).
+    chart_grants = {
+        (group, res, verb)
+        for rule in cluster_role_rules(upstream)
+        for group in rule["apiGroups"]
+        for res in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted < chart_grants
+    assert ("", "nodes/proxy", "get") in chart_grants - granted
     binding = dev_plan.one(BINDING, "isolation-binding").inputs
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",

@@ -342,10 +342,12 @@ def test_standalone_sandboxes_get_an_equivalent_network_policy(dev_plan: Plan) -
 def test_the_sandboxes_namespace_has_a_baseline_policy(dev_plan: Plan) -> None:
     # Covers sandboxes clients create at run time: no ingress, the same safe egress.
     (policy,) = [
-        p for p in dev_plan.by_type(NETWORK_POLICY) if p.inputs["spec"]["podSelector"] == {}
+        p
+        for p in dev_plan.by_type(NETWORK_POLICY)
+        if p.inputs["spec"]["podSelector"] == {}
+        and p.inputs["metadata"]["namespace"] == dev_plan.outputs["sandboxNamespace"]
     ]
     spec = policy.inputs["spec"]
-    assert policy.inputs["metadata"]["namespace"] == dev_plan.outputs["sandboxNamespace"]
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
     assert not spec.get("ingress")
     assert not egress_reaches(spec["egress"], "169.254.169.254")
@@ -407,13 +409,17 @@ def test_namespace_enforces_restricted_when_no_workload_needs_more() -> None:
 
 
 def test_an_existing_namespace_is_used_as_is() -> None:
-    plan = run(sandboxes={"namespace": "team-a", "createNamespace": False})
+    plan = run(sandboxes={"namespace": "shared", "createNamespace": False})
     assert plan.error is None, plan.error
-    assert not [r for r in plan.by_type(NAMESPACE) if r.inputs["metadata"]["name"] == "team-a"]
-    assert not [p for p in plan.by_type(NETWORK_POLICY) if p.inputs["spec"]["podSelector"] == {}]
+    assert not [r for r in plan.by_type(NAMESPACE) if r.inputs["metadata"]["name"] == "shared"]
+    assert not [
+        p
+        for p in plan.by_type(NETWORK_POLICY)
+        if p.inputs["spec"]["podSelector"] == {} and p.inputs["metadata"]["namespace"] == "shared"
+    ]
     for reg in sandbox_objects(plan):
-        assert reg.inputs["metadata"]["namespace"] == "team-a"
-    assert plan.outputs["sandboxNamespace"] == "team-a"
+        assert reg.inputs["metadata"]["namespace"] == "shared"
+    assert plan.outputs["sandboxNamespace"] == "shared"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -712,7 +718,7 @@ def test_the_sandbox_namespace_exists_only_once_the_admission_backstop_guards_it
             "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
         )
     ]
-    assert len(bindings) == 2
+    assert len(bindings) >= 2
     namespace = next(
         r
         for r in dev_plan.by_type("kubernetes:core/v1:Namespace")

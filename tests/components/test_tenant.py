@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import plan_for
-from helpers import config, run
+from helpers import config, merge, run
 
 from components.settings import SettingsError, parse_settings
 from offline.engine import Plan, Registration, evaluate
@@ -45,6 +45,19 @@ def tenant_cfg() -> dict[str, Any]:
     return config(TENANT)
 
 
+def declared(**patch: Any) -> dict[str, Any]:
+    """team-a as the dev platform stack declares it (Pulumi.dev.yaml tenants), patched."""
+    (t,) = [t for t in config("dev")[f"{NS}:tenants"] if t["namespace"] == TENANT]
+    return merge(t, patch)
+
+
+def platform_with(**patch: Any) -> Plan:
+    """The dev platform stack with team-a's declaration patched."""
+    plan = run("dev", tenants=[declared(**patch)])
+    assert plan.error is None, plan.error
+    return plan
+
+
 def tenant_run(platform: Plan, drop: tuple[str, ...] = (), **sections: Any) -> Plan:
     """team-a with settings patched, against ``platform``'s outputs as Pulumi hands them over
     (outputs whose value is None do not exist)."""
@@ -70,36 +83,68 @@ def tenant_registrations(plan: Plan) -> list[Registration]:
 # ---------------------------------------------------------------------------------------------
 # what a tenant stack registers
 # ---------------------------------------------------------------------------------------------
-def test_only_the_tenant_namespace_and_resources_inside_it(team_a: Plan) -> None:
+def test_only_resources_inside_the_tenant_namespace(team_a: Plan) -> None:
     k8s = team_a.kubernetes()
     assert k8s
-    outside = [
-        f"{r.type} {r.name}"
-        for r in k8s
-        if not (
-            (r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] == TENANT)
-            or namespace_of(r) == TENANT
-        )
-    ]
+    outside = [f"{r.type} {r.name}" for r in k8s if namespace_of(r) != TENANT]
     assert outside == []
     assert not [r for r in team_a.registrations if r.type.startswith(("gcp:", "random:"))]
 
 
-def test_the_tenant_registers_quota_limits_rbac_network_policies_and_sandboxes(
+def test_the_tenant_registers_rbac_and_sandboxes_but_not_its_own_guardrails(
     team_a: Plan,
 ) -> None:
+    """Issue 18, 3: namespace, Pod Security labels, quota and limits are the platform's."""
     kinds = {r.type.rsplit(":", 1)[1] for r in team_a.kubernetes()}
-    assert kinds == {
-        "Namespace",
-        "ResourceQuota",
-        "LimitRange",
-        "ServiceAccount",
-        "Role",
-        "RoleBinding",
-        "NetworkPolicy",
-        "SandboxTemplate",
-        "SandboxWarmPool",
+    assert kinds == {"ServiceAccount", "Role", "RoleBinding", "SandboxTemplate", "SandboxWarmPool"}
+
+
+def test_the_tenants_deploy_identity_needs_only_the_platforms_deployer_role(
+    team_a: Plan, dev: Plan
+) -> None:
+    """Everything the tenant stack registers (with a standalone sandbox and its NetworkPolicy
+    too) is namespaced and within the sandbox-deployer Role the platform creates: no
+    cluster-scoped right."""
+    (role,) = [
+        r
+        for r in dev.by_type(ROLE)
+        if r.inputs["metadata"]["name"] == "sandbox-deployer"
+        and r.inputs["metadata"]["namespace"] == TENANT
+    ]
+    granted = {
+        (g, res, v)
+        for rule in role.inputs["rules"]
+        for g in rule["apiGroups"]
+        for res in rule["resources"]
+        for v in rule["verbs"]
     }
+    assert not [g for g in granted if "*" in g]
+    sandbox = {
+        **tenant_cfg()[f"{NS}:sandboxes"]["templates"][0],
+        "name": "one-off",
+        "operatingMode": "Running",
+    }
+    for key in ("readinessProbe",):
+        sandbox.pop(key, None)
+    plan = tenant_run(dev, sandboxes={"sandboxes": [sandbox]})
+    assert plan.error is None, plan.error
+    plural = {
+        "NetworkPolicy": "networkpolicies",
+        "RoleBinding": "rolebindings",
+        "Role": "roles",
+        "ServiceAccount": "serviceaccounts",
+        "SandboxTemplate": "sandboxtemplates",
+        "SandboxWarmPool": "sandboxwarmpools",
+        "Sandbox": "sandboxes",
+    }
+    registered = {r.type for r in plan.kubernetes()}
+    assert "kubernetes:agents.x-k8s.io/v1beta1:Sandbox" in registered
+    for type_ in registered:
+        api, kind = type_.split(":")[1:]
+        group = api.rsplit("/", 1)[0] if "/" in api else ""
+        group = "" if group == "core" else group
+        for verb in ("create", "update", "patch", "delete", "get"):
+            assert (group, plural[kind], verb) in granted, (type_, verb)
 
 
 def test_the_platform_stack_is_read_through_a_stack_reference_named_by_the_setting(
@@ -183,6 +228,22 @@ def test_without_a_platform_kubeconfig_the_tenant_must_name_its_own_context(dev:
     assert provider.inputs["clusterIdentifier"] == "team-a-ctx"
 
 
+def test_a_namespace_the_platform_did_not_declare_is_refused(dev: Plan) -> None:
+    plan = tenant_run(dev, tenant={"namespace": "team-z"})
+    assert plan.error is not None
+    assert "tenant.namespace 'team-z' is not a tenant of the platform stack" in plan.error
+    assert "under tenants" in plan.error and "team-a" in plan.error
+    assert tenant_registrations(plan) == []
+
+
+def test_old_tenant_guardrail_settings_say_where_they_moved() -> None:
+    for key, value in (("quota", {"pods": 3}), ("limits", {}), ("createNamespace", False)):
+        with pytest.raises(SettingsError, match=rf"tenant\.{key}: the platform stack owns"):
+            parse_settings(
+                _tenant_settings(tenant={"platformStack": REF, "namespace": TENANT, key: value})
+            )
+
+
 def test_the_tenant_may_not_take_the_platforms_sandboxes_namespace(dev: Plan) -> None:
     taken = dev.outputs["sandboxNamespace"]
     plan = tenant_run(dev, tenant={"namespace": taken})
@@ -193,9 +254,22 @@ def test_the_tenant_may_not_take_the_platforms_sandboxes_namespace(dev: Plan) ->
 # ---------------------------------------------------------------------------------------------
 # quota and limits
 # ---------------------------------------------------------------------------------------------
-def test_quota_and_limits_follow_the_settings(team_a: Plan) -> None:
-    t = tenant_cfg()[f"{NS}:tenant"]
-    hard = team_a.one(QUOTA).inputs["spec"]["hard"]
+def boundary_of(plan: Plan, type_: str, namespace: str = TENANT) -> Registration:
+    (reg,) = [r for r in plan.by_type(type_) if namespace_of(r) == namespace]
+    return reg
+
+
+def test_the_platform_creates_the_tenants_namespace_quota_and_limits(dev: Plan) -> None:
+    t = declared()
+    (ns,) = [
+        r
+        for r in dev.by_type("kubernetes:core/v1:Namespace")
+        if r.inputs["metadata"]["name"] == TENANT
+    ]
+    labels = ns.inputs["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == t["podSecurity"] == "restricted"
+    assert ns.options.get("retainOnDelete") is True
+    hard = boundary_of(dev, QUOTA).inputs["spec"]["hard"]
     q = t["quota"]
     assert hard["requests.cpu"] == hard["limits.cpu"] == q["cpu"]
     assert hard["requests.memory"] == hard["limits.memory"] == q["memory"]
@@ -203,7 +277,7 @@ def test_quota_and_limits_follow_the_settings(team_a: Plan) -> None:
     assert hard["requests.storage"] == q["storage"]
     # Sandboxes are reached through the router, never through their own load balancer.
     assert hard["services.loadbalancers"] == hard["services.nodeports"] == "0"
-    (item,) = team_a.one(LIMITS).inputs["spec"]["limits"]
+    (item,) = boundary_of(dev, LIMITS).inputs["spec"]["limits"]
     lim = t["limits"]
     assert item["type"] == "Container"
     assert item["default"] == {"cpu": lim["defaultCpu"], "memory": lim["defaultMemory"]}
@@ -212,39 +286,88 @@ def test_quota_and_limits_follow_the_settings(team_a: Plan) -> None:
         "memory": lim["defaultRequestMemory"],
     }
     assert item["max"] == {"cpu": lim["maxCpu"], "memory": lim["maxMemory"]}
+    # Everything in it waits for the namespace; the namespace for the admission backstop.
+    for type_ in (QUOTA, LIMITS, ROLE, "kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        assert ns.urn in boundary_of(dev, type_).dependencies
+    from offline.graph import dependency_graph, dependents
+
+    bindings = [
+        r.urn
+        for r in dev.by_type(
+            "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+        )
+    ]
+    assert bindings and ns.urn in dependents(dependency_graph(dev), bindings)
 
 
-def test_quota_and_limits_wait_for_the_namespace(team_a: Plan) -> None:
-    (namespace,) = team_a.by_type("kubernetes:core/v1:Namespace")
-    for type_ in (QUOTA, LIMITS, ROLE):
-        assert namespace.urn in team_a.one(type_).dependencies
+def test_deploy_subjects_are_bound_to_the_deployer_role() -> None:
+    plan = platform_with(
+        deployGroups=["team-a-deployers@example.com"], deployUsers=["ci@p.iam.gserviceaccount.com"]
+    )
+    (binding,) = [
+        r for r in plan.by_type(BINDING) if r.inputs["metadata"]["name"] == "sandbox-deployer"
+    ]
+    assert binding.inputs["roleRef"]["name"] == "sandbox-deployer"
+    assert {(s["kind"], s["name"]) for s in binding.inputs["subjects"]} == {
+        ("Group", "team-a-deployers@example.com"),
+        ("User", "ci@p.iam.gserviceaccount.com"),
+    }
 
 
 def test_more_sandboxes_than_the_pod_quota_is_refused_before_anything_registers(
     dev: Plan,
 ) -> None:
     pools = tenant_cfg()[f"{NS}:sandboxes"]["warmPools"]
-    quota = tenant_cfg()[f"{NS}:tenant"]["quota"]["pods"]
+    quota = declared()["quota"]["pods"]
     plan = tenant_run(dev, sandboxes={"warmPools": [{**pools[0], "replicas": quota + 1}]})
-    assert plan.error is not None and "tenant.quota.pods" in plan.error
+    assert plan.error is not None and "quota.pods" in plan.error
+    assert f"tenants[{TENANT}]" in plan.error and "platform team" in plan.error
     assert tenant_registrations(plan) == []
 
 
-def test_kata_overhead_counts_against_the_cpu_quota(dev: Plan) -> None:
+def test_kata_overhead_counts_against_the_cpu_quota() -> None:
     # 2 replicas x (1 cpu limit + 250m kata-qemu podFixed, DESIGN §3) = 2.5 cpu.
     limits = tenant_cfg()[f"{NS}:sandboxes"]["templates"][0]["resources"]["limits"]
     assert limits["cpu"] == "1"
-    ok = tenant_run(dev, tenant={"quota": {"cpu": "2500m"}, "limits": {"maxCpu": "1"}})
+    fits = platform_with(quota={"cpu": "2500m"}, limits={"maxCpu": "1", "defaultCpu": "1"})
+    ok = tenant_run(fits)
     assert ok.error is None, ok.error
-    short = tenant_run(dev, tenant={"quota": {"cpu": "2400m"}, "limits": {"maxCpu": "1"}})
-    assert short.error is not None and "tenant.quota.cpu" in short.error
+    short = platform_with(quota={"cpu": "2400m"}, limits={"maxCpu": "1", "defaultCpu": "1"})
+    plan = tenant_run(short)
+    assert plan.error is not None and "quota.cpu" in plan.error
 
 
-def test_a_container_above_the_limit_range_max_is_refused(dev: Plan) -> None:
-    plan = tenant_run(dev, tenant={"limits": {"maxCpu": "500m", "defaultCpu": "500m"}})
+def test_a_container_above_the_limit_range_max_is_refused() -> None:
+    plan = tenant_run(platform_with(limits={"maxCpu": "500m", "defaultCpu": "500m"}))
     assert plan.error is not None
-    assert "tenant.limits.maxCpu" in plan.error
+    assert "limits.maxCpu" in plan.error
     assert "sandboxes.templates[0].resources.limits.cpu" in plan.error
+
+
+def test_a_tenant_limited_to_some_runtime_classes_gets_those() -> None:
+    platform = platform_with(runtimeClasses=["kata-clh"])
+    plan = tenant_run(platform)
+    assert plan.error is None, plan.error
+    spec = plan.one(TEMPLATE).inputs["spec"]["podTemplate"]["spec"]
+    assert spec["runtimeClassName"] == "kata-clh"
+    assert plan.outputs["runtimeClasses"] == ["kata-clh"]
+    cfg = tenant_cfg()[f"{NS}:sandboxes"]
+    qemu = {**cfg["templates"][0], "runtimeClass": "kata-qemu"}
+    bad = tenant_run(platform, sandboxes={"templates": [qemu]})
+    assert bad.error is not None and "may not use" in bad.error
+
+
+def test_workloads_must_fit_the_platforms_pod_security_level(dev: Plan) -> None:
+    cfg = tenant_cfg()[f"{NS}:sandboxes"]
+    root = {**cfg["templates"][0], "security": {"runAsNonRoot": False}}
+    plan = tenant_run(dev, sandboxes={"templates": [root]})
+    assert plan.error is not None
+    assert "enforces Pod Security 'restricted'" in plan.error
+    assert tenant_registrations(plan) == []
+    assert (
+        tenant_run(platform_with(podSecurity="baseline"), sandboxes={"templates": [root]}).error
+        is None
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,20 +427,19 @@ def test_sandboxes_accept_traffic_only_from_the_platforms_router(team_a: Plan) -
     router_ns = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
     assert router_ns == "agent-sandbox-system"
     assert peer["podSelector"]["matchLabels"] == {"app": "sandbox-router"}
-    baseline = team_a.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-    assert baseline and all(namespace_of(p) == TENANT for p in baseline)
 
 
-def test_a_namespace_outside_the_admission_backstop_is_warned_about() -> None:
-    uncovered = run("dev", admission={"sandboxNamespaces": []})
-    assert uncovered.error is None, uncovered.error
-    warned = tenant_run(uncovered)
-    assert [w for w in warned.warnings if f"add {TENANT} to admission.sandboxNamespaces" in w]
-    covered = run("dev", admission={"sandboxNamespaces": [TENANT]})
-    assert covered.error is None, covered.error
-    quiet = tenant_run(covered)
-    assert quiet.error is None, quiet.error
-    assert not [w for w in quiet.warnings if "admission" in w]
+def test_the_platform_gives_the_tenant_namespace_its_baseline_network_policy(dev: Plan) -> None:
+    # Sandboxes clients create at run time: no ingress, the sandbox egress.
+    policy = boundary_of(dev, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    spec = policy.inputs["spec"]
+    assert spec["podSelector"] == {} and sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in spec or spec["ingress"] in (None, [])
+
+
+def test_the_tenant_namespace_is_guarded_by_the_platforms_backstop(team_a: Plan, dev: Plan) -> None:
+    assert TENANT in dev.outputs["admissionNamespaces"]
+    assert not [w for w in team_a.warnings if "admission" in w]
 
 
 def test_outputs_tell_clients_where_their_sandboxes_are(team_a: Plan, dev: Plan) -> None:
@@ -360,23 +482,36 @@ def test_a_tenant_namespace_must_be_its_own() -> None:
             parse_settings({"role": "tenant", "tenant": {"platformStack": REF, "namespace": ns}})
 
 
+def _platform_settings(**tenant: Any) -> dict[str, Any]:
+    cfg = {k.split(":", 1)[1]: v for k, v in config("dev").items() if k.startswith(NS)}
+    return {**cfg, "tenants": [{"namespace": TENANT, **tenant}]}
+
+
 def test_limit_range_defaults_must_be_ordered_and_fit_the_quota() -> None:
     with pytest.raises(SettingsError, match="defaultRequestCpu"):
-        parse_settings(
-            _tenant_settings(
-                tenant={
-                    "platformStack": REF,
-                    "namespace": TENANT,
-                    "limits": {"defaultRequestCpu": "2"},
-                }
-            )
-        )
-    with pytest.raises(SettingsError, match=r"tenant\.limits\.maxMemory"):
-        parse_settings(
-            _tenant_settings(
-                tenant={"platformStack": REF, "namespace": TENANT, "quota": {"memory": "4Gi"}}
-            )
-        )
+        parse_settings(_platform_settings(limits={"defaultRequestCpu": "2"}))
+    with pytest.raises(SettingsError, match=r"tenants\[\]\.limits\.maxMemory"):
+        parse_settings(_platform_settings(quota={"memory": "4Gi"}))
+
+
+@pytest.mark.parametrize(
+    ("tenants", "expect"),
+    [
+        ([{"namespace": "kube-system"}], "system namespace"),
+        ([{"namespace": "x"}, {"namespace": "x"}], "declared twice"),
+        ([{"namespace": "agent-sandboxes"}], "sandboxes.namespace"),
+        ([{"namespace": "x", "runtimeClasses": ["kata-fc"]}], "tenants[0].runtimeClasses"),
+    ],
+)
+def test_bad_tenant_declarations_are_refused(tenants: list[Any], expect: str) -> None:
+    cfg = {k.split(":", 1)[1]: v for k, v in config("dev").items() if k.startswith(NS)}
+    with pytest.raises(SettingsError, match=re.escape(expect)):
+        parse_settings({**cfg, "tenants": tenants})
+
+
+def test_a_tenant_stack_cannot_declare_tenants() -> None:
+    with pytest.raises(SettingsError, match="tenants: platform settings cannot be set"):
+        parse_settings(_tenant_settings(tenants=[{"namespace": "team-b"}]))
 
 
 def test_only_tenant_stacks_have_a_tenant_section() -> None:
@@ -401,3 +536,14 @@ def test_a_tenant_that_overfills_the_platforms_pool_is_warned_about(
     assert plan.error is None, plan.error
     assert [w for w in plan.warnings if "nodePool.maxNodes" in w]
     assert not [w for w in team_a.warnings if "nodePool.maxNodes" in w]
+
+
+def test_tenants_whose_quotas_outgrow_the_shared_pool_are_warned_about(dev: Plan) -> None:
+    """Issue 18, 3: each quota bounds one tenant; the platform warns when together they (and
+    its own sandboxes) would not fit the pool."""
+    cap = dev.outputs["capacity"]
+    assert not [w for w in dev.warnings if "tenants[].quota.pods add up" in w]
+    room = int(cap["pool_capacity"]) - int(cap["declared"])
+    assert declared()["quota"]["pods"] <= room
+    plan = platform_with(quota={"pods": room + 1})
+    assert [w for w in plan.warnings if f"add up to {room + 1}" in w]

@@ -291,6 +291,49 @@ def test_a_hardened_pod_passes() -> None:
             lambda s: s.update(ephemeralContainers=[{"name": "dbg", "image": "busybox"}]),
             "ephemeralContainers[0] ('dbg') must set securityContext.allowPrivilegeEscalation",
         ),
+        # the admission backstop's further checks (components/admission.py)
+        (
+            lambda s: s["containers"][0].update(ports=[{"containerPort": 22, "hostPort": 22}]),
+            "binds host port 22",
+        ),
+        (
+            lambda s: s["containers"][0]["securityContext"]["capabilities"].update(
+                add=["SYS_ADMIN"]
+            ),
+            "adds SYS_ADMIN, beyond the Pod Security baseline",
+        ),
+        (lambda s: s.update(serviceAccountName="agent-runner"), "serviceAccountName"),
+        (
+            lambda s: s.update(
+                volumes=[
+                    {
+                        "name": "t",
+                        "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]},
+                    }
+                ]
+            ),
+            "projects a service-account token",
+        ),
+        (
+            lambda s: s.update(securityContext={"seccompProfile": {"type": "Unconfined"}}),
+            "seccompProfile is Unconfined",
+        ),
+        (
+            lambda s: s["containers"][0]["securityContext"].update(
+                appArmorProfile={"type": "Unconfined"}
+            ),
+            "appArmorProfile is Unconfined",
+        ),
+        (
+            lambda s: s["containers"][0]["securityContext"].update(procMount="Unmasked"),
+            "procMount: Unmasked",
+        ),
+        (
+            lambda s: s.update(
+                securityContext={"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}
+            ),
+            "kernel.msgmax, beyond the Pod Security baseline's safe sysctls",
+        ),
     ],
     ids=[
         "privileged",
@@ -308,6 +351,14 @@ def test_a_hardened_pod_passes() -> None:
         "token-unset",
         "token-true",
         "ephemeral",
+        "host-port",
+        "sys-admin",
+        "service-account",
+        "projected-token",
+        "seccomp-unconfined",
+        "apparmor-unconfined",
+        "proc-mount",
+        "unsafe-sysctl",
     ],
 )
 def test_each_hardening_gap_is_reported(mutate: Any, expect: str) -> None:
@@ -315,6 +366,17 @@ def test_each_hardening_gap_is_reported(mutate: Any, expect: str) -> None:
     mutate(spec)
     messages = _hardening(spec)
     assert any(expect in m for m in messages), messages
+
+
+def test_kata_annotations_on_the_pod_template_are_reported() -> None:
+    obj = sandbox(pod_spec())
+    obj["spec"]["podTemplate"]["metadata"] = {
+        "annotations": {"io.katacontainers.config.hypervisor.kernel_params": "init=/bin/sh"}
+    }
+    messages = rules.sandbox_pod_hardening(TEMPLATE, proxied(obj), NAMESPACES)
+    assert [m for m in messages if "spec.podTemplate.metadata.annotations has io.kata" in m]
+    obj["spec"]["podTemplate"]["metadata"] = {"annotations": {"example.com/x": "y"}}
+    assert rules.sandbox_pod_hardening(TEMPLATE, proxied(obj), NAMESPACES) == []
 
 
 def test_ephemeral_containers_need_no_limits() -> None:

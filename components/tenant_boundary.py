@@ -1,0 +1,164 @@
+"""TenantBoundary: what the platform stack owns of each tenant (``tenants[]``).
+
+A tenant's guardrails are not the tenant's to set: the platform stack creates each declared
+tenant's namespace with its Pod Security labels (which the admission backstop never lets anyone
+lower), its ResourceQuota (Kubernetes counts each pod's RuntimeClass overhead against it, so
+Kata's podFixed is paid from the tenant's quota) and LimitRange, a baseline NetworkPolicy (no
+ingress, egress as a sandbox's) for sandboxes clients create at run time, and the
+``sandbox-deployer`` Role its tenant stack deploys with — namespaced rights only. The tenant
+stack then places its templates, pools, sandboxes and client identities in that namespace
+(``components/tenant.py``). docs/threat-model.md explains why the namespace is the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import constants as c
+from .pod_security import namespace_labels
+from .sandboxes import BASELINE_POLICY, sandbox_egress
+from .settings import TenantBoundarySettings
+
+core = k8s.core.v1
+meta = k8s.meta.v1
+net = k8s.networking.v1
+rbac = k8s.rbac.v1
+
+ALL = ("get", "list", "watch", "create", "update", "patch", "delete")
+READ = ("get", "list", "watch")
+# What a tenant stack registers (and Pulumi's await logic reads), in its namespace only.
+DEPLOYER_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    (c.AGENTS_GROUP, (c.SANDBOX_RESOURCE,), ALL),
+    (
+        c.EXTENSIONS_GROUP,
+        (c.SANDBOX_TEMPLATE_RESOURCE, c.SANDBOX_WARM_POOL_RESOURCE, c.SANDBOX_CLAIM_RESOURCE),
+        ALL,
+    ),
+    ("networking.k8s.io", ("networkpolicies",), ALL),
+    ("", ("serviceaccounts",), ALL),
+    (c.RBAC_API_GROUP, ("roles", "rolebindings"), ALL),
+    ("", ("pods", "services", "persistentvolumeclaims", "events"), READ),
+    ("", ("resourcequotas", "limitranges"), READ),
+)
+
+
+@dataclass(frozen=True)
+class TenantBoundaryArgs:
+    tenant: TenantBoundarySettings
+    # The admission backstop: the namespace exists only once the backstop guards it.
+    guarded_by: Sequence[pulumi.Resource] = ()
+
+
+class TenantBoundary(pulumi.ComponentResource):
+    namespace: core.Namespace
+    quota: core.ResourceQuota
+    limit_range: core.LimitRange
+    network_policy: net.NetworkPolicy
+    deployer_role: rbac.Role
+    deployer_binding: rbac.RoleBinding | None
+
+    def __init__(
+        self, name: str, args: TenantBoundaryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(c.type_token("tenant_boundary", "TenantBoundary"), name, None, opts)
+        t = args.tenant
+        ns = t.namespace
+        labels = {**c.COMMON_LABELS, c.COMPONENT_LABEL: c.TENANT_COMPONENT}
+        child = pulumi.ResourceOptions(parent=self)
+        self.namespace = core.Namespace(
+            f"{name}-namespace",
+            metadata=meta.ObjectMetaArgs(
+                name=ns, labels={**labels, **namespace_labels(t.pod_security)}
+            ),
+            # Deleting a namespace deletes every sandbox, claim and volume in it: destroy and
+            # renames leave it in place.
+            opts=child.merge(
+                pulumi.ResourceOptions(retain_on_delete=True, depends_on=list(args.guarded_by))
+            ),
+        )
+        in_ns = child.merge(pulumi.ResourceOptions(depends_on=[self.namespace]))
+
+        def metadata(object_name: str) -> meta.ObjectMetaArgs:
+            return meta.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
+
+        q, lim = t.quota, t.limits
+        self.quota = core.ResourceQuota(
+            f"{name}-quota",
+            metadata=metadata(c.TENANT_QUOTA_NAME),
+            spec=core.ResourceQuotaSpecArgs(
+                hard={
+                    "requests.cpu": q.cpu,
+                    "limits.cpu": q.cpu,
+                    "requests.memory": q.memory,
+                    "limits.memory": q.memory,
+                    "pods": str(q.pods),
+                    "requests.storage": q.storage,
+                    # Sandboxes are reached through the platform's router only.
+                    "services.loadbalancers": "0",
+                    "services.nodeports": "0",
+                }
+            ),
+            opts=in_ns,
+        )
+        self.limit_range = core.LimitRange(
+            f"{name}-limits",
+            metadata=metadata(c.TENANT_LIMIT_RANGE_NAME),
+            spec=core.LimitRangeSpecArgs(
+                limits=[
+                    core.LimitRangeItemArgs(
+                        type="Container",
+                        default={"cpu": lim.default_cpu, "memory": lim.default_memory},
+                        default_request={
+                            "cpu": lim.default_request_cpu,
+                            "memory": lim.default_request_memory,
+                        },
+                        max={"cpu": lim.max_cpu, "memory": lim.max_memory},
+                    )
+                ]
+            ),
+            opts=in_ns,
+        )
+        self.network_policy = net.NetworkPolicy(
+            f"{name}-baseline-network",
+            metadata=metadata(BASELINE_POLICY),
+            spec=net.NetworkPolicySpecArgs(
+                pod_selector=meta.LabelSelectorArgs(),
+                policy_types=["Ingress", "Egress"],
+                egress=sandbox_egress(),
+            ),
+            opts=in_ns,
+        )
+        self.deployer_role = rbac.Role(
+            f"{name}-deployer-role",
+            metadata=metadata(c.TENANT_DEPLOYER_ROLE_NAME),
+            rules=[
+                rbac.PolicyRuleArgs(api_groups=[group], resources=list(res), verbs=list(verbs))
+                for group, res, verbs in DEPLOYER_RULES
+            ],
+            opts=in_ns,
+        )
+        subjects = [
+            rbac.SubjectArgs(kind="Group", name=g, api_group=c.RBAC_API_GROUP)
+            for g in t.deploy_groups
+        ] + [
+            rbac.SubjectArgs(kind="User", name=u, api_group=c.RBAC_API_GROUP)
+            for u in t.deploy_users
+        ]
+        self.deployer_binding = None
+        if subjects:
+            self.deployer_binding = rbac.RoleBinding(
+                f"{name}-deployer-binding",
+                metadata=metadata(c.TENANT_DEPLOYER_ROLE_NAME),
+                role_ref=rbac.RoleRefArgs(
+                    api_group=c.RBAC_API_GROUP, kind="Role", name=c.TENANT_DEPLOYER_ROLE_NAME
+                ),
+                subjects=subjects,
+                opts=in_ns.merge(pulumi.ResourceOptions(depends_on=[self.deployer_role])),
+            )
+        self.register_outputs(
+            {"namespace": self.namespace.metadata.name, "podSecurity": t.pod_security}
+        )
