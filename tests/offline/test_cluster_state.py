@@ -129,7 +129,9 @@ def test_destroy_then_up_registers_only_what_the_provider_accepts(stack: str) ->
     retained = {
         k for k, urn in first.created.items() if first.by_urn()[urn].options["retainOnDelete"]
     }
-    assert retained, "the CRDs or the sandbox namespace outlive a destroy"
+    if stack != "team-a":
+        # A tenant stack retains nothing: the platform stack owns its namespace (issue 18).
+        assert retained, "the CRDs or the sandbox namespace outlive a destroy"
     assert retained <= set(left.objects)
     again = evaluate_stack(stack, cluster=left)
     assert again.error is None and again.failures == [], again.failures
