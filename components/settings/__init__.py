@@ -20,7 +20,8 @@ from pydantic import ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from .. import constants as c
-from .base import NS, Dns1123Name, Quantity, ResourceSettings, SettingsError, _key, _Model
+from . import errors
+from .base import NS, Dns1123Name, Quantity, ResourceSettings, SettingsError, _Model
 from .cluster import ClusterSettings, KubeconfigSettings, NodePoolSettings, SystemPoolSettings
 from .control_plane import ControlPlaneSettings
 from .isolation import CapacitySettings, IsolationSettings, KataSettings
@@ -230,25 +231,8 @@ class PlatformSettings(_Model):
 SECTIONS = tuple((f.alias or to_camel(name)) for name, f in PlatformSettings.model_fields.items())
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def format_validation_error(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = _format_loc(tuple(p for p in e["loc"] if p not in ("function-after",)))
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown setting (typo?); see the config reference in README.md"
-        if e["type"] == "missing":
-            msg = "required setting is missing"
-        where = f"{_key(loc)}: " if loc else ""
-        lines.append(f"  - {where}{msg}")
-    return "invalid stack settings:\n" + "\n".join(lines)
+    return errors.format_validation_error(err, PlatformSettings)
 
 
 def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
