@@ -14,6 +14,7 @@ fix).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -28,13 +29,16 @@ from components import constants as c
 from .engine import (
     PROJECT_DIR,
     Plan,
+    StackFileError,
     evaluate,
+    load_yaml,
     platform_references,
     project_config,
     stack_config,
+    stack_file_config,
 )
 from .manifest_files import PLACEHOLDER, plan_files, validate_files, write_files
-from .plan_view import opaque_steps, plan_json, plural, render
+from .plan_view import opaque_steps, plan_json, plural, render, render_warnings
 from .validate import UpstreamMissingError
 
 OK, FAILED, BAD_SETTINGS = 0, 1, 2
@@ -49,7 +53,8 @@ def committed_stacks(project_dir: Path = PROJECT_DIR) -> list[str]:
 
 
 def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str, Any]]:
-    """(stack name, flat config) for a committed stack or a Pulumi.<stack>.yaml-shaped file."""
+    """(stack name, flat config) for a committed stack or a Pulumi.<stack>.yaml-shaped file,
+    read with the Pulumi CLI's YAML rules (duplicate keys and bare keys refused)."""
     if settings is None:
         name = stack or "dev"
         try:
@@ -59,10 +64,14 @@ def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str
                 f"no stack '{name}': there is no Pulumi.{name}.yaml in {PROJECT_DIR}; committed "
                 f"stacks: {', '.join(committed_stacks()) or 'none'} (or pass --settings FILE)"
             ) from None
+        except StackFileError as err:
+            raise UsageError(str(err)) from None
     try:
-        doc = yaml.safe_load(settings.read_text())
+        doc = load_yaml(settings)
     except OSError as err:
         raise UsageError(f"cannot read --settings {settings}: {err.strerror}") from None
+    except StackFileError as err:
+        raise UsageError(f"--settings {settings}: {err}") from None
     except yaml.YAMLError as err:
         raise UsageError(f"--settings {settings} is not valid YAML: {err}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
@@ -70,8 +79,12 @@ def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str
             f"--settings {settings} must look like Pulumi.<stack>.yaml: a top-level 'config:' "
             "mapping of agent-sandbox-platform:<section> keys"
         )
+    try:
+        file_config = stack_file_config(doc, str(settings))
+    except StackFileError as err:
+        raise UsageError(str(err)) from None
     base = project_config()
-    base.update(doc["config"])
+    base.update(file_config)
     name = stack or settings.name.removeprefix("Pulumi.").removesuffix(".yaml")
     return name, base
 
@@ -79,12 +92,15 @@ def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str
 def evaluate_config(stack: str, config: dict[str, Any], out: TextIO) -> Plan:
     """Evaluate ``config``; a tenant's StackReference is answered with the outputs of its
     platform stack evaluated offline, when that stack's file is in the repo."""
-    refs = platform_references(config, stack)
-    for ref in refs.get("stack_references", {}):
-        short = ref.split("/")[-1]
-        note = f"(StackReference {ref} answered with the offline outputs of stack '{short}')"
-        print(note, file=out)
-    return evaluate(config, stack=stack, **refs)
+    # The Pulumi CLI runs the program in the project directory: paths in the settings
+    # (controlPlane.manifest, cacheDir) resolve there, whatever directory the preview ran from.
+    with contextlib.chdir(PROJECT_DIR):
+        refs = platform_references(config, stack)
+        for ref in refs.get("stack_references", {}):
+            short = ref.split("/")[-1]
+            note = f"(StackReference {ref} answered with the offline outputs of stack '{short}')"
+            print(note, file=out)
+        return evaluate(config, stack=stack, **refs)
 
 
 def run_policy(plan: Plan, config_path: Path | None, out: TextIO) -> int:
@@ -178,12 +194,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json", metavar="FILE", help="write the plan as JSON ('-' for stdout: no tree then)"
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print the tree")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="do not print the tree (warnings and errors are still printed, on stderr)",
+    )
     return p
+
+
+def _from_caller(path: Path | None) -> Path | None:
+    """A path on the command line means the caller's directory, not the project's."""
+    return None if path is None else Path.cwd() / path.expanduser()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.settings = _from_caller(args.settings)
+    args.manifests = _from_caller(args.manifests)
+    args.policy_config = _from_caller(args.policy_config)
+    if args.json not in (None, "-"):
+        args.json = str(_from_caller(Path(args.json)))
     # The preview never reaches the network: without a local copy of the agent-sandbox release
     # manifest the control plane shows as one unexpanded step, with a warning saying how to get
     # it. An explicit AGENT_SANDBOX_OFFLINE=0 allows the download.
@@ -198,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         plan = evaluate_config(stack, config, out if not args.quiet else sys.stderr)
+    except StackFileError as err:  # the platform stack's file, read for a tenant's reference
+        print(f"error: {err}", file=sys.stderr)
+        return BAD_SETTINGS
     except KeyError as err:  # a StackReference nobody can answer offline
         print(
             f"error: {err.args[0]}; keep the platform stack's Pulumi.<stack>.yaml in the repo "
@@ -211,13 +245,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if json_stdout:
             sys.stdout.write(text)
         else:
-            Path(args.json).write_text(text)
+            try:
+                Path(args.json).write_text(text)
+            except OSError as err:
+                print(f"error: cannot write --json {args.json}: {err.strerror}", file=sys.stderr)
+                return BAD_SETTINGS
     if plan.error is not None:
         print(plan.error, file=sys.stderr)
         return BAD_SETTINGS
     shown = not (args.quiet or json_stdout)
     if shown:
         out.write(render(plan))
+    elif plan.warnings:
+        # -q (and --json -) hide the tree, never the warnings: they go to stderr.
+        print("\n".join(render_warnings(plan)), file=sys.stderr)
 
     status = OK
     try:
@@ -230,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = max(status, run_policy(plan, args.policy_config, out))
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
+        return BAD_SETTINGS
+    except OSError as err:  # --manifests names a file, or a directory we cannot write
+        print(f"error: cannot write --manifests {args.manifests}: {err.strerror}", file=sys.stderr)
         return BAD_SETTINGS
     except UpstreamMissingError as err:
         print(f"error: cannot validate: {err}", file=sys.stderr)

@@ -25,6 +25,7 @@ from .base import NS, Dns1123Name, Quantity, ResourceSettings, SettingsError, _M
 from .cluster import ClusterSettings, KubeconfigSettings, NodePoolSettings, SystemPoolSettings
 from .control_plane import ControlPlaneSettings
 from .isolation import CapacitySettings, IsolationSettings, KataSettings
+from .reference import python_spelled_keys
 from .router import GatewaySettings, HttpsSettings, RouterSettings
 from .sandboxes import (
     PortSettings,
@@ -237,17 +238,48 @@ def format_validation_error(err: ValidationError) -> str:
 
 def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
     """Validate a mapping of section -> value (camelCase, as in Pulumi.<stack>.yaml)."""
+    python_spelled = python_spelled_keys(PlatformSettings, dict(raw))
+    if python_spelled:
+        raise SettingsError(
+            "invalid stack settings:\n"
+            + "\n".join(
+                f"  - {NS}:{path}: stack files spell settings in camelCase; write {camel}"
+                for path, camel in python_spelled
+            )
+        )
     try:
         return PlatformSettings.model_validate(dict(raw))
     except ValidationError as err:
         raise SettingsError(format_validation_error(err)) from None
 
 
+# Config namespaces a stack may use: Pulumi's own, the providers this program uses, and the
+# project's. Anything else is a typo (agent-sandbox-platfrom:...) that would otherwise be
+# ignored silently while the stack deploys its defaults.
+CONFIG_NAMESPACES = ("pulumi", "kubernetes", "gcp", "random", NS)
+
+
 def config_sections(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Pick this project's keys out of a flat ``ns:key -> value`` config map."""
+    """Pick this project's keys out of a flat ``ns:key -> value`` config map; a key in any
+    namespace the program does not know, or in none, is refused with the likely fix."""
     out: dict[str, Any] = {}
+    problems: list[str] = []
     for key, value in config.items():
-        ns, _, name = key.partition(":")
+        ns, colon, name = key.partition(":")
+        if not colon:
+            hint = f"did you mean '{NS}:{key}'? " if key in SECTIONS else ""
+            problems.append(
+                f"  - {key}: a config key without a namespace; {hint}write it as "
+                f"{NS}:<setting> (or <provider>:<key> for {', '.join(CONFIG_NAMESPACES[:-1])})"
+            )
+            continue
+        if ns not in CONFIG_NAMESPACES:
+            hint = errors.did_you_mean(ns, list(CONFIG_NAMESPACES))
+            problems.append(
+                f"  - {key}: unknown config namespace '{ns}'; {hint}this program reads only "
+                f"{', '.join(CONFIG_NAMESPACES)} — fix the namespace or remove the key"
+            )
+            continue
         if ns != NS:
             continue
         if isinstance(value, str):
@@ -255,6 +287,8 @@ def config_sections(config: Mapping[str, Any]) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 value = json.loads(value)
         out[name] = value
+    if problems:
+        raise SettingsError("invalid stack config:\n" + "\n".join(problems))
     return out
 
 
@@ -267,6 +301,7 @@ def load_settings() -> PlatformSettings:
 
 
 __all__ = [
+    "CONFIG_NAMESPACES",
     "NS",
     "PLATFORM_ONLY_SECTIONS",
     "SECTIONS",

@@ -24,7 +24,7 @@ class SettingsError(pulumi.RunError):
     """A user mistake in stack config. Pulumi prints RunError without a traceback."""
 
 
-class At(ValueError):
+class NestedSettingError(ValueError):
     """A refusal a model validator pins to a key below its model (``requests.memory``), so the
     message names the exact setting rather than the model's."""
 
@@ -69,15 +69,15 @@ class ResourceSettings(_Model):
                 try:
                     check_resource(res, value)
                 except ValueError as err:
-                    raise At(f"{kind_name}.{res}", str(err)) from None
+                    raise NestedSettingError(f"{kind_name}.{res}", str(err)) from None
         for res, limit in self.limits.items():
             request = self.requests.get(res)
             if request is not None and parse(limit) < parse(request):
-                raise At(
+                raise NestedSettingError(
                     f"limits.{res}",
                     f"resources.limits.{res} ({limit}) is below resources.requests.{res} "
                     f"({request}); Kubernetes refuses such a pod — raise the limit or lower the "
-                    "request"
+                    "request",
                 )
         return self
 
@@ -85,10 +85,10 @@ class ResourceSettings(_Model):
 __all__ = [
     "DNS1123",
     "NS",
-    "At",
     "ByteQuantity",
     "CpuQuantity",
     "Dns1123Name",
+    "NestedSettingError",
     "Quantity",
     "ResourceSettings",
     "SettingsError",

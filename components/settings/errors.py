@@ -17,9 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from .base import NS
-from .base import At
-from .reference import Node, aliases, describe, describe_node, literal_values, model_of, resolve
+from .base import NS, NestedSettingError
+from .reference import Node, aliases, describe_node, literal_values, model_of, resolve
 
 REFERENCE = "docs/settings-refusals.md"
 
@@ -68,6 +67,11 @@ def given(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def printable(text: str) -> str:
+    """Control characters and line breaks of a given value shown escaped: one refusal, one line."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def did_you_mean(word: str, choices: list[str]) -> str:
     """A hint naming the closest choice (snake_case, case and '-' differences first)."""
 
@@ -108,9 +112,8 @@ def _message(err: ErrorDetails, node: Node, root: type[BaseModel]) -> str:
     if kind in _TYPE_ERRORS:
         if isinstance(value, datetime | date):
             return f"{given(value)} is not allowed; quote it in the stack file: {allowed}"
-        return (
-            f"{given(value)} is not {_TYPE_ERRORS[kind]}; write {allowed}"
-            + (" (quote it in YAML)" if _TYPE_ERRORS[kind] == "text" else "")
+        return f"{given(value)} is not {_TYPE_ERRORS[kind]}; write {allowed}" + (
+            " (quote it in YAML)" if _TYPE_ERRORS[kind] == "text" else ""
         )
     if kind in _BOUNDS:
         what, bound = _BOUNDS[kind]
@@ -135,7 +138,9 @@ def _union_group(errors: list[ErrorDetails], root: type[BaseModel]) -> list[tupl
         node = resolve(root, tuple(err["loc"]))
         text = _message(err, node, root)
         raised = (err.get("ctx") or {}).get("error")
-        if isinstance(raised, At):  # a model validator naming the exact key below its model
+        if isinstance(
+            raised, NestedSettingError
+        ):  # a model validator naming the exact key below its model
             node = Node(f"{node.path}.{raised.where}", node.annotation, None, None)
         if node.path in seen and err["type"] not in ("value_error", "missing", "extra_forbidden"):
             index = seen[node.path]
@@ -151,7 +156,7 @@ def format_validation_error(err: ValidationError, root: type[BaseModel]) -> str:
     lines = []
     for node, text in _union_group(err.errors(), root):
         where = f"{NS}:{node.path}: " if node.path else ""
-        lines.append(f"  - {where}{text}")
+        lines.append(f"  - {printable(where + text)}")
     return (
         "invalid stack settings:\n"
         + "\n".join(lines)

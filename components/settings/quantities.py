@@ -9,6 +9,7 @@ likely meant. YAML turns an unquoted ``cpu: 1`` into a number; Kubernetes accept
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from fractions import Fraction
 from typing import Annotated, Any
 
@@ -54,7 +55,7 @@ def _from_number(value: Any) -> Any:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float) and value >= 0 and value == value and value != float("inf"):
-        return format(Fraction(str(value)).limit_denominator(10**9), "f").rstrip("0").rstrip(".")
+        return format(Decimal(repr(value)), "f")
     return value
 
 
@@ -105,9 +106,7 @@ def _container_memory(value: str) -> str:
 Quantity = Annotated[str, BeforeValidator(_from_number), Field(pattern=SYNTAX)]
 CpuQuantity = Annotated[Quantity, AfterValidator(_cpu)]
 ByteQuantity = Annotated[Quantity, AfterValidator(_bytes)]
-describe_validator(
-    _cpu, "a CPU amount: cores (2, 0.5) or millicores (500m), at a precision of 1m"
-)
+describe_validator(_cpu, "a CPU amount: cores (2, 0.5) or millicores (500m), at a precision of 1m")
 describe_validator(
     _bytes,
     "a size in bytes: a whole number with a suffix Ki, Mi, Gi, Ti (or k, M, G, T), e.g. 512Mi "

@@ -147,7 +147,12 @@ def _bounds(meta: list[Any]) -> str:
             hi = f"{m.le}"
         elif isinstance(m, at.Lt):
             hi = f"less than {m.lt}"
-    if lo is not None and hi is not None and not lo.startswith("more") and not hi.startswith("less"):
+    if (
+        lo is not None
+        and hi is not None
+        and not lo.startswith("more")
+        and not hi.startswith("less")
+    ):
         return f" from {lo} to {hi}"
     parts = []
     if lo is not None:
@@ -266,10 +271,11 @@ def walk(model: type[BaseModel], prefix: str = "") -> Iterator[Leaf]:
         if inner is not None:
             yield from walk(inner, path)
             continue
-        if typing.get_origin(tp) is list and model_of(typing.get_args(tp)[0]) is not None:
-            yield from walk(model_of(typing.get_args(tp)[0]), f"{path}[]")  # type: ignore[arg-type]
+        item = model_of(typing.get_args(tp)[0]) if typing.get_origin(tp) is list else None
+        if item is not None:
+            yield from walk(item, f"{path}[]")
             continue
-        annotation = field.annotation
+        annotation: Any = field.annotation
         if field.metadata:
             annotation = typing.Annotated[(annotation, *field.metadata)]
         yield Leaf(path, annotation, field, model, name)
@@ -289,4 +295,28 @@ def patterns_in(model: type[BaseModel]) -> set[str]:
 
     for leaf in walk(model):
         visit(leaf.annotation)
+    return found
+
+
+def python_spelled_keys(root: Any, data: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, camelCase alias) of every key written as the model's Python name (machine_type)
+    instead of the stack file's camelCase (machineType). pydantic accepts both spellings for
+    Python callers, which would let a stack file set one setting twice under two names."""
+    found: list[tuple[str, str]] = []
+    tp = _non_null(_strip_annotated(root)[0])
+    model = model_of(tp)
+    if model is not None and isinstance(data, dict):
+        for key, value in data.items():
+            hit = field_by_key(model, key) if isinstance(key, str) else None
+            if hit is None:
+                continue
+            camel, field = hit
+            here = f"{path}.{key}" if path else key
+            if key != camel:
+                found.append((here, camel))
+            found.extend(python_spelled_keys(field.annotation, value, here))
+    elif typing.get_origin(tp) in (list, tuple) and isinstance(data, list):
+        inner = typing.get_args(tp)[0]
+        for i, item in enumerate(data):
+            found.extend(python_spelled_keys(inner, item, f"{path}[{i}]"))
     return found

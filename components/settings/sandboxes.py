@@ -18,9 +18,9 @@ from pydantic import (
 )
 
 from .. import constants as c
-from .base import DNS1123, At, ByteQuantity, ResourceSettings, _Model
+from .base import DNS1123, ByteQuantity, NestedSettingError, ResourceSettings, _Model
 from .k8s_rules import ImageRef, dns1035
-from .reference import describe_pattern
+from .reference import describe_pattern, describe_validator
 
 
 def _object_name(value: str) -> str:
@@ -28,9 +28,16 @@ def _object_name(value: str) -> str:
         raise ValueError(
             f"'{value}' is not a valid name: Kubernetes object names here are DNS-1123 labels "
             "(lower-case letters, digits and '-', at most 63 characters, starting and ending "
-            "with a letter or digit), e.g. python-sandbox"
+            "with a letter or digit); rename it, e.g. python-sandbox"
         )
     return value
+
+
+describe_validator(
+    _object_name,
+    "a Kubernetes object name (DNS-1123 label): lower-case letters, digits and '-', at most 63 "
+    "characters, starting and ending with a letter or digit",
+)
 
 
 # Names of sandboxes, templates, pools, volumes: they become object names, hostnames, DNS names.
@@ -265,7 +272,8 @@ class WorkloadSettings(_Model):
             raise ValueError(
                 f"{', '.join(missing)} must be set for '{self.name}': every sandbox declares "
                 "CPU and memory requests and limits so the node pool's capacity plan holds (and "
-                "Kata sizes the sandbox VM from the limits)"
+                "Kata sizes the sandbox VM from the limits); add them, e.g. resources: "
+                "{requests: {cpu: 250m, memory: 512Mi}, limits: {cpu: 1, memory: 1Gi}}"
             )
         for what, values in (
             ("ports containerPort", [str(p.container_port) for p in self.ports]),
@@ -305,7 +313,7 @@ class WorkloadSettings(_Model):
             ("livenessProbe", self.liveness_probe),
         ):
             if probe is not None and probe.port not in declared:
-                raise At(
+                raise NestedSettingError(
                     f"{key}.port",
                     f"'{self.name}' probes port {probe.port}, which it does not declare "
                     f"(ports: {', '.join(map(str, declared)) or 'none'}); add "
@@ -379,7 +387,7 @@ class SandboxSettings(WorkloadSettings):
         # service: true makes a Service named after the sandbox, and Service names are DNS-1035
         # labels (a letter first), stricter than the DNS-1123 names the Sandbox itself allows.
         if self.service and not dns1035(self.name):
-            raise At(
+            raise NestedSettingError(
                 "name",
                 f"'{self.name}' cannot name the Service that service: true creates: Service "
                 "names start with a letter (DNS-1035); rename the sandbox (e.g. "
