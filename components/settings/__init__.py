@@ -20,7 +20,7 @@ from pydantic import ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from .. import constants as c
-from . import errors
+from . import errors, gcp_rules
 from .base import NS, Dns1123Name, Quantity, ResourceSettings, SettingsError, _Model
 from .cluster import ClusterSettings, KubeconfigSettings, NodePoolSettings, SystemPoolSettings
 from .control_plane import ControlPlaneSettings
@@ -117,6 +117,13 @@ class PlatformSettings(_Model):
                 f"{', '.join(given)} cannot be set in a tenant stack: its sandboxes live in "
                 "tenant.namespace (tenant.createNamespace adopts an existing one); remove them"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _zones_in_region(self) -> PlatformSettings:
+        # node_locations of a node pool lie in its cluster's region (gcp_rules).
+        if self.cluster.is_gke and self.role != "tenant":
+            gcp_rules.zones(self.node_pool.zones, self.cluster.location)
         return self
 
     @property

@@ -319,8 +319,17 @@ def test_relative_paths_mean_the_callers_directory(tmp_path: Path) -> None:
     # bin/preview, the documented entry point, run from a directory of the caller's own.
     settings_file(tmp_path, router={"replicas": 3})
     done = subprocess.run(
-        ["bash", str(ROOT / "bin" / "preview"), "--settings", "Pulumi.review.yaml", "-q",
-         "--json", "plan.json", "--manifests", "out"],
+        [
+            "bash",
+            str(ROOT / "bin" / "preview"),
+            "--settings",
+            "Pulumi.review.yaml",
+            "-q",
+            "--json",
+            "plan.json",
+            "--manifests",
+            "out",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -337,8 +346,9 @@ def test_relative_paths_mean_the_callers_directory(tmp_path: Path) -> None:
 def test_unwritable_outputs_exit_2_without_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(["--stack", "dev", "-q", "--json", str(tmp_path / "no" / "plan.json")],
-                       capsys)
+    code, _, err = run(
+        ["--stack", "dev", "-q", "--json", str(tmp_path / "no" / "plan.json")], capsys
+    )
     assert code == 2 and "cannot write --json" in err
     (tmp_path / "file").write_text("")
     code, _, err = run(["--stack", "dev", "-q", "--manifests", str(tmp_path / "file")], capsys)
@@ -350,12 +360,7 @@ def test_a_key_given_twice_is_refused_like_the_cli(
 ) -> None:
     # PyYAML keeps the last of two equal keys; the Pulumi CLI's parser refuses the file.
     path = tmp_path / "Pulumi.twice.yaml"
-    path.write_text(
-        "config:\n"
-        f"  {c.PROJECT}:router:\n"
-        "    replicas: 2\n"
-        "    replicas: 3\n"
-    )
+    path.write_text(f"config:\n  {c.PROJECT}:router:\n    replicas: 2\n    replicas: 3\n")
     code, out, err = run(["--settings", str(path)], capsys)
     assert code == 2 and out == ""
     assert "line 4: key 'replicas' is already given at line 3" in err
