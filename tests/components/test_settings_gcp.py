@@ -1,5 +1,5 @@
-"""GCP's rules (issue 15, family 3): names, zones, CPU platforms, node counts and disk sizes as
-GCP validates them, refused before anything registers (sources in components/settings/gcp_rules.py)."""
+"""GCP's rules (issue 15, family 3): names, zones, CPU platforms, node counts and disk sizes
+as GCP validates them, refused before anything registers (sources: settings/gcp_rules.py)."""
 
 from __future__ import annotations
 
