@@ -34,6 +34,7 @@ from .engine import (
     load_yaml,
     platform_references,
     project_config,
+    referenced_platform_stack,
     stack_config,
     stack_file_config,
 )
@@ -101,6 +102,27 @@ def evaluate_config(stack: str, config: dict[str, Any], out: TextIO) -> Plan:
             note = f"(StackReference {ref} answered with the offline outputs of stack '{short}')"
             print(note, file=out)
         return evaluate(config, stack=stack, **refs)
+
+
+def _unanswered_reference(stack: str, config: dict[str, Any], err: KeyError) -> str:
+    """Why a tenant's platform stack could not be read offline, naming tenant.platformStack."""
+    ref = referenced_platform_stack(config)
+    if not ref:
+        return str(err.args[0])
+    short = ref.split("/")[-1]
+    where = f"{c.PROJECT}:tenant.platformStack '{ref}'"
+    if short == stack:
+        return f"{where} names this stack itself; set it to the platform stack the tenant uses"
+    if (PROJECT_DIR / f"Pulumi.{short}.yaml").exists():
+        return (
+            f"{where}: the platform stack '{short}' does not evaluate offline (see "
+            f"`python -m offline.preview --stack {short}`); fix that stack first"
+        )
+    return (
+        f"{where}: there is no Pulumi.{short}.yaml in the repo, so its outputs cannot be "
+        f"computed offline (committed stacks: {', '.join(committed_stacks()) or 'none'}); point "
+        "tenant.platformStack at one of them or add that stack's file"
+    )
 
 
 def run_policy(plan: Plan, config_path: Path | None, out: TextIO) -> int:
@@ -233,11 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return BAD_SETTINGS
     except KeyError as err:  # a StackReference nobody can answer offline
-        print(
-            f"error: {err.args[0]}; keep the platform stack's Pulumi.<stack>.yaml in the repo "
-            "so its outputs can be computed offline",
-            file=sys.stderr,
-        )
+        print(f"error: {_unanswered_reference(stack, config, err)}", file=sys.stderr)
         return BAD_SETTINGS
 
     if args.json:

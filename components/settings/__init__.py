@@ -120,6 +120,37 @@ class PlatformSettings(_Model):
         return self
 
     @model_validator(mode="after")
+    def _sections_agree(self) -> PlatformSettings:
+        """Sections that name the same namespace for different jobs contradict each other."""
+        if self.role == "tenant" or self.isolation.runtime != "kata":
+            return self
+        kata_ns = self.isolation.kata.namespace
+        clash = {
+            c.AGENT_SANDBOX_NAMESPACE: "the control plane's and the router's namespace: the "
+            "stack would declare that Namespace twice, once labelled privileged for kata-deploy",
+            self.sandboxes.namespace: "sandboxes.namespace: sandboxes would share a privileged "
+            "namespace with kata-deploy's host-mounting pods",
+            "default": "a namespace that always exists and would be declared again, labelled "
+            "privileged",
+            "kube-public": "a namespace that always exists and would be declared again",
+            "kube-node-lease": "a namespace that always exists and would be declared again",
+        }
+        if self.admission.enabled:
+            for ns in self.admission.sandbox_namespaces:
+                clash.setdefault(
+                    ns,
+                    "listed in admission.sandboxNamespaces: the admission backstop would refuse "
+                    "kata-deploy's pods, which run without a sandbox runtime class",
+                )
+        why = clash.get(kata_ns)
+        if why is not None:
+            raise ValueError(
+                f"isolation.kata.namespace '{kata_ns}' is {why}; give kata-deploy a namespace "
+                f"of its own (e.g. kata-system) or {c.KATA_DEPLOY_NAMESPACE}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _zones_in_region(self) -> PlatformSettings:
         # node_locations of a node pool lie in its cluster's region (gcp_rules).
         if self.cluster.is_gke and self.role != "tenant":

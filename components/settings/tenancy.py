@@ -116,6 +116,13 @@ class TenantSettings(_Model):
                     f"no container that large fits the namespace; lower max{unit} or raise "
                     "the quota"
                 )
+        parts = self.platform_stack.split("/")
+        if len(parts) == 3 and parts[1] != c.PROJECT:
+            raise ValueError(
+                f"tenant.platformStack '{self.platform_stack}' names project '{parts[1]}', but a "
+                f"tenant reads the outputs of an {c.PROJECT} stack; write "
+                f"{parts[0]}/{c.PROJECT}/{parts[2]}"
+            )
         for what, names in (
             ("clientGroups", self.client_groups),
             ("clientServiceAccounts", self.client_service_accounts),

@@ -409,3 +409,20 @@ def test_an_unknown_config_namespace_is_refused(
     code, out, err = run(["--settings", str(path)], capsys)
     assert code == 2 and out == ""
     assert f"{key}: unknown config namespace" in err and expected in err
+
+
+def test_an_unknown_platform_stack_names_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "Pulumi.team-b.yaml"
+    path.write_text(
+        "config:\n"
+        f"  {c.PROJECT}:role: tenant\n"
+        f"  {c.PROJECT}:tenant:\n"
+        f"    platformStack: my-org/{c.PROJECT}/prod\n"
+        "    namespace: team-b\n"
+    )
+    code, out, err = run(["--settings", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert f"{c.PROJECT}:tenant.platformStack 'my-org/{c.PROJECT}/prod'" in err
+    assert "no Pulumi.prod.yaml" in err and "committed stacks: dev" in err
