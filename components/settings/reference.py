@@ -196,7 +196,8 @@ def describe(tp: Any) -> str:
     tp, meta = _strip_annotated(tp)
     args = _union_args(tp)
     if args is not None:
-        rest = [a for a in args if a is not type(None)]
+        # Field constraints (ge, pattern) on an optional field apply to its non-null member.
+        rest = [typing.Annotated[(a, *meta)] if meta else a for a in args if a is not type(None)]
         words = " or ".join(describe(a) for a in rest)
         return f"{words} (or null to leave it unset)" if len(rest) < len(args) else words
     for m in meta:
