@@ -112,6 +112,8 @@ class ClusterSettings(_Model):
                 gcp_rules.project_id(self.project)
             if self.location:
                 gcp_rules.location(self.location)
+            gcp_rules.network("cluster.network", self.network)
+            gcp_rules.network("cluster.subnetwork", self.subnetwork)
         return self
 
 
@@ -173,4 +175,5 @@ class NodePoolSettings(_Model):
         gcp_rules.disk_size("nodePool", self.disk_size_gb)
         gcp_rules.zones(self.zones, None)
         gcp_rules.node_labels(self.labels)
+        gcp_rules.service_account(self.service_account)
         return self

@@ -14,6 +14,10 @@ Sources, written down once:
   and zones"); node-pool zones (node_locations) must lie in the cluster's region.
 - CPU platforms per machine series (Compute Engine "CPU platforms"): a minimum CPU platform
   must be one the series runs on.
+- Network and subnetwork: a Compute Engine resource name (a letter first, up to 63 lower-case
+  letters, digits and '-') or a resource path (projects/<p>/global/networks/<n>,
+  projects/<p>/regions/<r>/subnetworks/<s>); node service accounts are e-mail addresses of
+  service accounts (…@….gserviceaccount.com).
 - Node counts: at most 1,000 nodes per node pool per zone (GKE quotas and limits); boot disks
   10 GB to 65,536 GB (Compute Engine disk limits, the same for pd-* and hyperdisk-balanced).
 - Node labels become kubelet --node-labels: Kubernetes label syntax, and the kubelet refuses
@@ -34,6 +38,9 @@ NODE_POOL_NAME_MAX = GKE_NAME_MAX - AUTONAME_SUFFIX
 PROJECT_ID = re.compile(r"^([a-z0-9][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 ZONE = re.compile(r"^(?P<region>[a-z]+-[a-z]+[0-9]+)-[a-z]$")
+GCE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+GCE_PATH = re.compile(r"^(https://www\.googleapis\.com/compute/v1/)?projects/[^/\s]+(/[^/\s]+)+$")
+SERVICE_ACCOUNT = re.compile(r"^[a-z0-9][-a-z0-9.]*@[a-z0-9][-a-z0-9.]*\.gserviceaccount\.com$")
 MAX_NODES_PER_POOL_ZONE = 1000
 DISK_GB_MIN, DISK_GB_MAX = 10, 65536
 CPU_PLATFORMS: dict[str, tuple[str, ...]] = {
@@ -79,6 +86,24 @@ def project_id(project: str) -> None:
             f"cluster.project '{project}' is not a GCP project ID (6 to 30 lower-case letters, "
             "digits and '-', a letter first); use the project ID, not its name or number "
             "(gcloud projects list)"
+        )
+
+
+def network(setting: str, value: str | None) -> None:
+    if value is not None and not (GCE_NAME.match(value) or GCE_PATH.match(value)):
+        raise ValueError(
+            f"{setting} '{value}' is neither a Compute Engine resource name (a letter first, "
+            "lower-case letters, digits and '-') nor a resource path (projects/<project>/...); "
+            "use the name as `gcloud compute networks list` (or `... subnets list`) shows it"
+        )
+
+
+def service_account(value: str | None) -> None:
+    if value is not None and not SERVICE_ACCOUNT.match(value):
+        raise ValueError(
+            f"nodePool.serviceAccount '{value}' is not a service account e-mail "
+            "(name@project.iam.gserviceaccount.com); write the e-mail, or remove it to get a "
+            "dedicated least-privilege node account"
         )
 
 

@@ -47,6 +47,8 @@ CHECKS: dict[str, list[str]] = {
     "cluster.autopilot": [
         "`true`: Autopilot allows neither nested virtualization nor kata-deploy's host mounts",
     ],
+    "cluster.network": ["in a GKE mode: neither a Compute Engine name nor a resource path"],
+    "cluster.subnetwork": ["in a GKE mode: neither a Compute Engine name nor a resource path"],
     "cluster.systemPool.minNodes": ["above `cluster.systemPool.maxNodes`"],
     "cluster.systemPool.maxNodes": [
         f"above GKE's {gcp_rules.MAX_NODES_PER_POOL_ZONE} nodes per node pool and zone",
@@ -99,6 +101,7 @@ CHECKS: dict[str, list[str]] = {
     "nodePool.maxPodsPerNode": [
         "too few to leave a pod slot for a sandbox beside GKE's system pods",
     ],
+    "nodePool.serviceAccount": ["not a service account e-mail (…@….gserviceaccount.com)"],
     "isolation.runtime": ["`gvisor` on a kubeconfig cluster (GKE Sandbox only)"],
     "isolation.kata.version": [
         "not a kata-deploy 4.x release (the DaemonSet is rendered from 4.x)"

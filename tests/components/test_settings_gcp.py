@@ -120,3 +120,18 @@ def test_node_labels_as_the_kubelet_and_gke_take_them(
 def test_kubeconfig_clusters_skip_the_gcp_rules() -> None:
     plan = run("local", cluster={"name": "Not_A_GKE_Name"})
     assert plan.error is None, plan.error
+
+
+def test_networks_and_service_accounts_as_gcp_names_them() -> None:
+    refused(
+        "cluster.network 'My VPC'", "gcloud compute networks list", cluster={"network": "My VPC"}
+    )
+    ok = run(cluster={"subnetwork": "projects/my-gcp-project/regions/us-central1/subnetworks/a"})
+    assert ok.error is None, ok.error
+    refused(
+        "nodePool.serviceAccount 'nodes'",
+        "write the e-mail",
+        nodePool={"serviceAccount": "nodes"},
+    )
+    ok = run(nodePool={"serviceAccount": "nodes@my-gcp-project.iam.gserviceaccount.com"})
+    assert ok.error is None, ok.error
