@@ -138,9 +138,8 @@ def _union_group(errors: list[ErrorDetails], root: type[BaseModel]) -> list[tupl
         node = resolve(root, tuple(err["loc"]))
         text = _message(err, node, root)
         raised = (err.get("ctx") or {}).get("error")
-        if isinstance(
-            raised, NestedSettingError
-        ):  # a model validator naming the exact key below its model
+        # A model validator naming the exact key below its model (resources.limits.cpu).
+        if isinstance(raised, NestedSettingError):
             node = Node(f"{node.path}.{raised.where}", node.annotation, None, None)
         if node.path in seen and err["type"] not in ("value_error", "missing", "extra_forbidden"):
             index = seen[node.path]

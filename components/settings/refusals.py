@@ -341,6 +341,13 @@ and how to fix it. The config reference in README.md says what each setting does
   an unknown key at any level is refused, naming the keys that exist there;
 - an unquoted timestamp stays the text written, and only `true`/`false` are booleans.
 
+**What these checks cannot know** (GCP and the cluster answer at `pulumi up`): whether the
+project, network, service account or cluster exists; quotas and organization policies (e.g.
+`constraints/compute.disableNestedVirtualization`); whether a machine type or CPU platform is
+offered in the chosen zones; what the agent-sandbox controller does with the names it generates.
+The GCP limits used here, with their sources, are written down in
+`components/settings/gcp_rules.py`.
+
 **Every setting** refuses a value of another type or outside "Accepts" below. A number written
 where a Kubernetes quantity is expected (`cpu: 1`) is taken as that quantity, as Kubernetes does.
 
