@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import pulumi
 from pydantic import ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -297,9 +298,11 @@ def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
 CONFIG_NAMESPACES = ("pulumi", "kubernetes", "gcp", "random", NS)
 
 
-def config_sections(config: Mapping[str, Any]) -> dict[str, Any]:
+def config_sections(config: Mapping[str, Any], also: tuple[str, ...] = ()) -> dict[str, Any]:
     """Pick this project's keys out of a flat ``ns:key -> value`` config map; a key in any
-    namespace the program does not know, or in none, is refused with the likely fix."""
+    namespace the program does not know (CONFIG_NAMESPACES, plus ``also``: the running project's
+    own when the components are used as a library), or in none, is refused with the fix."""
+    known = (*CONFIG_NAMESPACES, *(ns for ns in also if ns not in CONFIG_NAMESPACES))
     out: dict[str, Any] = {}
     problems: list[str] = []
     for key, value in config.items():
@@ -311,11 +314,11 @@ def config_sections(config: Mapping[str, Any]) -> dict[str, Any]:
                 f"{NS}:<setting> (or <provider>:<key> for {', '.join(CONFIG_NAMESPACES[:-1])})"
             )
             continue
-        if ns not in CONFIG_NAMESPACES:
-            hint = errors.did_you_mean(ns, list(CONFIG_NAMESPACES))
+        if ns not in known:
+            hint = errors.did_you_mean(ns, list(known))
             problems.append(
                 f"  - {key}: unknown config namespace '{ns}'; {hint}this program reads only "
-                f"{', '.join(CONFIG_NAMESPACES)} — fix the namespace or remove the key"
+                f"{', '.join(known)} — fix the namespace or remove the key"
             )
             continue
         if ns != NS:
@@ -335,7 +338,7 @@ def load_settings() -> PlatformSettings:
     from pulumi.runtime import config as runtime_config
 
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return parse_settings(config_sections(merged))
+    return parse_settings(config_sections(merged, also=(pulumi.get_project(),)))
 
 
 __all__ = [
