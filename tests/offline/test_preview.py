@@ -427,3 +427,15 @@ def test_an_unknown_platform_stack_names_the_setting(
     assert code == 2 and out == ""
     assert f"{c.PROJECT}:tenant.platformStack 'my-org/{c.PROJECT}/prod'" in err
     assert "no Pulumi.prod.yaml" in err and "committed stacks: dev" in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["--bogus"], ["--stack", "dev", "--settings", "x.yaml"], ["--json"]]
+)
+def test_a_wrong_command_line_exits_2_as_documented(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        preview.main(argv)
+    assert info.value.code == preview.BAD_SETTINGS == 2
+    assert "Traceback" not in capsys.readouterr().err
