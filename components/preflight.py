@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import constants as c
-from .capacity import CapacityPlan, plan_capacity
+from .capacity import SYSTEM_PODS_PER_NODE, CapacityPlan, plan_capacity
 from .release_manifest import ReleaseManifest, load_manifest
 from .settings import PlatformSettings, SettingsError
 
@@ -24,6 +24,7 @@ def preflight(settings: PlatformSettings) -> Preflight:
     warnings: list[str] = []
     capacity = plan_capacity(settings)
     if capacity is not None:
+        _no_room_on_a_node(settings, capacity)
         # A sandbox no node can hold is always an error; overcommit follows onOvercommit.
         errors, overcommit = capacity.findings()
         if overcommit and settings.isolation.capacity.on_overcommit == "error":
@@ -33,9 +34,7 @@ def preflight(settings: PlatformSettings) -> Preflight:
         elif overcommit:
             warnings.append(overcommit)
         if errors:
-            raise SettingsError(
-                "invalid stack settings:\n" + "\n".join(f"  - {e}" for e in errors)
-            )
+            raise SettingsError("invalid stack settings:\n" + "\n".join(f"  - {e}" for e in errors))
     r = settings.router
     if r.enabled and settings.role != "tenant":
         if r.allow_unauthenticated:
@@ -66,6 +65,39 @@ def preflight(settings: PlatformSettings) -> Preflight:
                 )
     manifest = _control_plane_manifest(settings, warnings)
     return Preflight(settings, capacity, tuple(warnings), control_plane_manifest=manifest)
+
+
+def _no_room_on_a_node(settings: PlatformSettings, capacity: CapacityPlan) -> None:
+    """A node with room for no sandbox at all: name the setting that is short (pod slots, the
+    reserve), not the sandboxes' sizes, which no resize could fix."""
+    if capacity.sandboxes_per_node > 0:
+        return
+    cap, pool = settings.isolation.capacity, settings.node_pool
+    machine = capacity.machine_type
+    if capacity.limited_by == "nodePool.maxPodsPerNode":
+        why = (
+            f"nodePool.maxPodsPerNode {pool.max_pods_per_node} leaves no pod slot for sandboxes: "
+            f"GKE's system pods take {SYSTEM_PODS_PER_NODE} per node; raise it to at least "
+            f"{SYSTEM_PODS_PER_NODE + 1} (or remove it to derive it from the capacity plan)"
+        )
+    elif capacity.limited_by == "cpu":
+        why = (
+            f"one {machine} node has {capacity.allocatable_cpu_millis}m CPU allocatable and "
+            f"isolation.capacity.reservedCpuMillis keeps {cap.reserved_cpu_millis}m back, "
+            f"leaving {capacity.sandbox_cpu_millis}m: less than one sandbox's RuntimeClass "
+            "overhead; lower isolation.capacity.reservedCpuMillis or pick a larger "
+            "nodePool.machineType"
+        )
+    else:
+        why = (
+            f"one {machine} node has {capacity.allocatable_memory_mib} MiB allocatable and "
+            f"isolation.capacity.reservedMemoryMib keeps {cap.reserved_memory_mib} MiB back, "
+            f"leaving {capacity.sandbox_memory_mib} MiB: less than one sandbox's "
+            f"{cap.host_memory_per_sandbox_mib} MiB (isolation.capacity.hostMemoryPerSandboxMib); "
+            "lower isolation.capacity.reservedMemoryMib (or hostMemoryPerSandboxMib) or pick a "
+            "larger nodePool.machineType"
+        )
+    raise SettingsError(f"invalid stack settings:\n  - the sandbox pool has no room: {why}")
 
 
 def _control_plane_manifest(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import runpy
 import sys
 from collections.abc import Callable, Mapping
@@ -256,10 +257,67 @@ class _WarningCatcher(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+class StackFileError(ValueError):
+    """A stack or project file the Pulumi CLI itself would refuse to read."""
+
+
+class _CliYamlLoader(yaml.SafeLoader):
+    """Reads Pulumi.<stack>.yaml as the CLI does (Go's gopkg.in/yaml.v3, decoding into
+    interface{}), not as PyYAML's YAML 1.1 does:
+
+    - a key given twice in one mapping is an error ("mapping key ... already defined"), where
+      PyYAML silently keeps the last one;
+    - an unquoted timestamp stays the text written (yaml.v3 makes a time.Time only for a typed
+      target), so ``shutdownTime: 2026-12-31T23:59:59Z`` reaches the program as a string;
+    - only true/false are booleans: YAML 1.1's yes/no/on/off stay strings (yaml.v3 README:
+      they are booleans only when decoded into a typed bool).
+    """
+
+
+_CliYamlLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_CliYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def _unique_mapping(loader: _CliYamlLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise StackFileError(
+                f"line {line}: key '{key}' is already given at line {seen[key]} of the same "
+                "mapping; the Pulumi CLI refuses the file — keep one of them"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=True)
+
+
+_CliYamlLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def load_yaml(path: Path) -> Any:
+    """A Pulumi project or stack file, read with the CLI's rules (see _CliYamlLoader)."""
+    try:
+        return yaml.load(path.read_text(), Loader=_CliYamlLoader)
+    except StackFileError as err:
+        raise StackFileError(f"{path.name}: {err}") from None
+
+
 def project_config(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """Project-level config (Pulumi.yaml) every stack inherits, as the CLI hands it over."""
     merged: dict[str, Any] = {}
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+    project = load_yaml(project_dir / "Pulumi.yaml") or {}
     for key, spec in (project.get("config") or {}).items():
         # Unqualified keys belong to the project; a typed key's default applies like a value.
         full = key if ":" in key else f"{project.get('name', PROJECT)}:{key}"
@@ -270,13 +328,31 @@ def project_config(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     return merged
 
 
+def stack_file_config(doc: Any, name: str) -> dict[str, Any]:
+    """The ``config:`` mapping of a stack file. As the CLI's config.ParseKey, every key names
+    its namespace (``<namespace>:<name>``): in a stack file, unlike Pulumi.yaml, a bare key is
+    an error."""
+    config = (doc or {}).get("config") if isinstance(doc, dict) else None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise StackFileError(f"{name}: 'config' must be a mapping of <namespace>:<key> entries")
+    bare = [str(k) for k in config if ":" not in str(k)]
+    if bare:
+        raise StackFileError(
+            f"{name}: config key(s) {', '.join(bare)} have no namespace; the Pulumi CLI "
+            f"refuses them — write {PROJECT}:{bare[0]} (keys are <namespace>:<name>)"
+        )
+    return dict(config)
+
+
 def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """The stack's config as the Pulumi CLI would hand it over: project values, then stack."""
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
     merged = project_config(project_dir)
-    merged.update((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+    merged.update(stack_file_config(load_yaml(path), path.name))
     return merged
 
 

@@ -14,6 +14,7 @@ fix).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -28,10 +29,14 @@ from components import constants as c
 from .engine import (
     PROJECT_DIR,
     Plan,
+    StackFileError,
     evaluate,
+    load_yaml,
     platform_references,
     project_config,
+    referenced_platform_stack,
     stack_config,
+    stack_file_config,
 )
 from .manifest_files import (
     PLACEHOLDER,
@@ -40,7 +45,7 @@ from .manifest_files import (
     validate_files,
     write_files,
 )
-from .plan_view import opaque_steps, plan_json, plural, render
+from .plan_view import opaque_steps, plan_json, plural, render, render_warnings
 from .validate import UpstreamMissingError
 
 OK, FAILED, BAD_SETTINGS = 0, 1, 2
@@ -55,7 +60,8 @@ def committed_stacks(project_dir: Path = PROJECT_DIR) -> list[str]:
 
 
 def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str, Any]]:
-    """(stack name, flat config) for a committed stack or a Pulumi.<stack>.yaml-shaped file."""
+    """(stack name, flat config) for a committed stack or a Pulumi.<stack>.yaml-shaped file,
+    read with the Pulumi CLI's YAML rules (duplicate keys and bare keys refused)."""
     if settings is None:
         name = stack or "dev"
         try:
@@ -65,10 +71,14 @@ def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str
                 f"no stack '{name}': there is no Pulumi.{name}.yaml in {PROJECT_DIR}; committed "
                 f"stacks: {', '.join(committed_stacks()) or 'none'} (or pass --settings FILE)"
             ) from None
+        except StackFileError as err:
+            raise UsageError(str(err)) from None
     try:
-        doc = yaml.safe_load(settings.read_text())
+        doc = load_yaml(settings)
     except OSError as err:
         raise UsageError(f"cannot read --settings {settings}: {err.strerror}") from None
+    except StackFileError as err:
+        raise UsageError(f"--settings {settings}: {err}") from None
     except yaml.YAMLError as err:
         raise UsageError(f"--settings {settings} is not valid YAML: {err}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
@@ -76,8 +86,12 @@ def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str
             f"--settings {settings} must look like Pulumi.<stack>.yaml: a top-level 'config:' "
             "mapping of agent-sandbox-platform:<section> keys"
         )
+    try:
+        file_config = stack_file_config(doc, str(settings))
+    except StackFileError as err:
+        raise UsageError(str(err)) from None
     base = project_config()
-    base.update(doc["config"])
+    base.update(file_config)
     name = stack or settings.name.removeprefix("Pulumi.").removesuffix(".yaml")
     return name, base
 
@@ -85,12 +99,36 @@ def load_config(stack: str | None, settings: Path | None) -> tuple[str, dict[str
 def evaluate_config(stack: str, config: dict[str, Any], out: TextIO) -> Plan:
     """Evaluate ``config``; a tenant's StackReference is answered with the outputs of its
     platform stack evaluated offline, when that stack's file is in the repo."""
-    refs = platform_references(config, stack)
-    for ref in refs.get("stack_references", {}):
-        short = ref.split("/")[-1]
-        note = f"(StackReference {ref} answered with the offline outputs of stack '{short}')"
-        print(note, file=out)
-    return evaluate(config, stack=stack, **refs)
+    # The Pulumi CLI runs the program in the project directory: paths in the settings
+    # (controlPlane.manifest, cacheDir) resolve there, whatever directory the preview ran from.
+    with contextlib.chdir(PROJECT_DIR):
+        refs = platform_references(config, stack)
+        for ref in refs.get("stack_references", {}):
+            short = ref.split("/")[-1]
+            note = f"(StackReference {ref} answered with the offline outputs of stack '{short}')"
+            print(note, file=out)
+        return evaluate(config, stack=stack, **refs)
+
+
+def _unanswered_reference(stack: str, config: dict[str, Any], err: KeyError) -> str:
+    """Why a tenant's platform stack could not be read offline, naming tenant.platformStack."""
+    ref = referenced_platform_stack(config)
+    if not ref:
+        return str(err.args[0])
+    short = ref.split("/")[-1]
+    where = f"{c.PROJECT}:tenant.platformStack '{ref}'"
+    if short == stack:
+        return f"{where} names this stack itself; set it to the platform stack the tenant uses"
+    if (PROJECT_DIR / f"Pulumi.{short}.yaml").exists():
+        return (
+            f"{where}: the platform stack '{short}' does not evaluate offline (see "
+            f"`python -m offline.preview --stack {short}`); fix that stack first"
+        )
+    return (
+        f"{where}: there is no Pulumi.{short}.yaml in the repo, so its outputs cannot be "
+        f"computed offline (committed stacks: {', '.join(committed_stacks()) or 'none'}); point "
+        "tenant.platformStack at one of them or add that stack's file"
+    )
 
 
 def run_policy(plan: Plan, config_path: Path | None, out: TextIO) -> int:
@@ -185,12 +223,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json", metavar="FILE", help="write the plan as JSON ('-' for stdout: no tree then)"
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print the tree")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="do not print the tree (warnings and errors are still printed, on stderr)",
+    )
     return p
+
+
+def _from_caller(path: Path | None) -> Path | None:
+    """A path on the command line means the caller's directory, not the project's."""
+    return None if path is None else Path.cwd() / path.expanduser()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.settings = _from_caller(args.settings)
+    args.manifests = _from_caller(args.manifests)
+    args.policy_config = _from_caller(args.policy_config)
+    if args.json not in (None, "-"):
+        args.json = str(_from_caller(Path(args.json)))
     # The preview never reaches the network: without a local copy of the agent-sandbox release
     # manifest the control plane shows as one unexpanded step, with a warning saying how to get
     # it. An explicit AGENT_SANDBOX_OFFLINE=0 allows the download.
@@ -205,12 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         plan = evaluate_config(stack, config, out if not args.quiet else sys.stderr)
+    except StackFileError as err:  # the platform stack's file, read for a tenant's reference
+        print(f"error: {err}", file=sys.stderr)
+        return BAD_SETTINGS
     except KeyError as err:  # a StackReference nobody can answer offline
-        print(
-            f"error: {err.args[0]}; keep the platform stack's Pulumi.<stack>.yaml in the repo "
-            "so its outputs can be computed offline",
-            file=sys.stderr,
-        )
+        print(f"error: {_unanswered_reference(stack, config, err)}", file=sys.stderr)
         return BAD_SETTINGS
 
     if args.json:
@@ -218,13 +270,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if json_stdout:
             sys.stdout.write(text)
         else:
-            Path(args.json).write_text(text)
+            try:
+                Path(args.json).write_text(text)
+            except OSError as err:
+                print(f"error: cannot write --json {args.json}: {err.strerror}", file=sys.stderr)
+                return BAD_SETTINGS
     if plan.error is not None:
         print(plan.error, file=sys.stderr)
         return BAD_SETTINGS
     shown = not (args.quiet or json_stdout)
     if shown:
         out.write(render(plan))
+    elif plan.warnings:
+        # -q (and --json -) hide the tree, never the warnings: they go to stderr.
+        print("\n".join(render_warnings(plan)), file=sys.stderr)
 
     status = OK
     for failure in plan.failures:  # creates the Kubernetes provider would refuse (cluster_state)
@@ -240,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = max(status, run_policy(plan, args.policy_config, out))
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
+        return BAD_SETTINGS
+    except OSError as err:  # --manifests names a file, or a directory we cannot write
+        print(f"error: cannot write --manifests {args.manifests}: {err.strerror}", file=sys.stderr)
         return BAD_SETTINGS
     except UpstreamMissingError as err:
         print(f"error: cannot validate: {err}", file=sys.stderr)

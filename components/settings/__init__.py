@@ -16,14 +16,17 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import pulumi
 from pydantic import ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from .. import constants as c
-from .base import NS, Dns1123Name, Quantity, ResourceSettings, SettingsError, _key, _Model
+from . import errors, gcp_rules
+from .base import NS, Dns1123Name, Quantity, ResourceSettings, SettingsError, _Model
 from .cluster import ClusterSettings, KubeconfigSettings, NodePoolSettings, SystemPoolSettings
 from .control_plane import ControlPlaneSettings
 from .isolation import CapacitySettings, IsolationSettings, KataSettings
+from .reference import python_spelled_keys
 from .router import GatewaySettings, HttpsSettings, RouterSettings
 from .sandboxes import (
     PortSettings,
@@ -124,6 +127,44 @@ class PlatformSettings(_Model):
                 f"{', '.join(given)} cannot be set in a tenant stack: its sandboxes live in "
                 "tenant.namespace, which the platform stack creates (tenants[]); remove them"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _sections_agree(self) -> PlatformSettings:
+        """Sections that name the same namespace for different jobs contradict each other."""
+        if self.role == "tenant" or self.isolation.runtime != "kata":
+            return self
+        kata_ns = self.isolation.kata.namespace
+        clash = {
+            c.AGENT_SANDBOX_NAMESPACE: "the control plane's and the router's namespace: the "
+            "stack would declare that Namespace twice, once labelled privileged for kata-deploy",
+            self.sandboxes.namespace: "sandboxes.namespace: sandboxes would share a privileged "
+            "namespace with kata-deploy's host-mounting pods",
+            "default": "a namespace that always exists and would be declared again, labelled "
+            "privileged",
+            "kube-public": "a namespace that always exists and would be declared again",
+            "kube-node-lease": "a namespace that always exists and would be declared again",
+        }
+        if self.admission.enabled:
+            for ns in self.admission.sandbox_namespaces:
+                clash.setdefault(
+                    ns,
+                    "listed in admission.sandboxNamespaces: the admission backstop would refuse "
+                    "kata-deploy's pods, which run without a sandbox runtime class",
+                )
+        why = clash.get(kata_ns)
+        if why is not None:
+            raise ValueError(
+                f"isolation.kata.namespace '{kata_ns}' is {why}; give kata-deploy a namespace "
+                f"of its own (e.g. kata-system) or {c.KATA_DEPLOY_NAMESPACE}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _zones_in_region(self) -> PlatformSettings:
+        # node_locations of a node pool lie in its cluster's region (gcp_rules).
+        if self.cluster.is_gke and self.role != "tenant":
+            gcp_rules.zones(self.node_pool.zones, self.cluster.location)
         return self
 
     @property
@@ -285,40 +326,56 @@ class PlatformSettings(_Model):
 SECTIONS = tuple((f.alias or to_camel(name)) for name, f in PlatformSettings.model_fields.items())
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def format_validation_error(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = _format_loc(tuple(p for p in e["loc"] if p not in ("function-after",)))
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown setting (typo?); see the config reference in README.md"
-        if e["type"] == "missing":
-            msg = "required setting is missing"
-        where = f"{_key(loc)}: " if loc else ""
-        lines.append(f"  - {where}{msg}")
-    return "invalid stack settings:\n" + "\n".join(lines)
+    return errors.format_validation_error(err, PlatformSettings)
 
 
 def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
     """Validate a mapping of section -> value (camelCase, as in Pulumi.<stack>.yaml)."""
+    python_spelled = python_spelled_keys(PlatformSettings, dict(raw))
+    if python_spelled:
+        raise SettingsError(
+            "invalid stack settings:\n"
+            + "\n".join(
+                f"  - {NS}:{path}: stack files spell settings in camelCase; write {camel}"
+                for path, camel in python_spelled
+            )
+        )
     try:
         return PlatformSettings.model_validate(dict(raw))
     except ValidationError as err:
         raise SettingsError(format_validation_error(err)) from None
 
 
-def config_sections(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Pick this project's keys out of a flat ``ns:key -> value`` config map."""
+# Config namespaces a stack may use: Pulumi's own, the providers this program uses, and the
+# project's. Anything else is a typo (agent-sandbox-platfrom:...) that would otherwise be
+# ignored silently while the stack deploys its defaults.
+CONFIG_NAMESPACES = ("pulumi", "kubernetes", "gcp", "random", NS)
+
+
+def config_sections(config: Mapping[str, Any], also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Pick this project's keys out of a flat ``ns:key -> value`` config map; a key in any
+    namespace the program does not know (CONFIG_NAMESPACES, plus ``also``: the running project's
+    own when the components are used as a library), or in none, is refused with the fix."""
+    known = (*CONFIG_NAMESPACES, *(ns for ns in also if ns not in CONFIG_NAMESPACES))
     out: dict[str, Any] = {}
+    problems: list[str] = []
     for key, value in config.items():
-        ns, _, name = key.partition(":")
+        ns, colon, name = key.partition(":")
+        if not colon:
+            hint = f"did you mean '{NS}:{key}'? " if key in SECTIONS else ""
+            problems.append(
+                f"  - {key}: a config key without a namespace; {hint}write it as "
+                f"{NS}:<setting> (or <provider>:<key> for {', '.join(CONFIG_NAMESPACES[:-1])})"
+            )
+            continue
+        if ns not in known:
+            hint = errors.did_you_mean(ns, list(known))
+            problems.append(
+                f"  - {key}: unknown config namespace '{ns}'; {hint}this program reads only "
+                f"{', '.join(known)} — fix the namespace or remove the key"
+            )
+            continue
         if ns != NS:
             continue
         if isinstance(value, str):
@@ -326,6 +383,8 @@ def config_sections(config: Mapping[str, Any]) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 value = json.loads(value)
         out[name] = value
+    if problems:
+        raise SettingsError("invalid stack config:\n" + "\n".join(problems))
     return out
 
 
@@ -334,10 +393,11 @@ def load_settings() -> PlatformSettings:
     from pulumi.runtime import config as runtime_config
 
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return parse_settings(config_sections(merged))
+    return parse_settings(config_sections(merged, also=(pulumi.get_project(),)))
 
 
 __all__ = [
+    "CONFIG_NAMESPACES",
     "NS",
     "PLATFORM_ONLY_SECTIONS",
     "SECTIONS",

@@ -10,6 +10,7 @@ from pydantic import (
 )
 
 from ..machines import MachineSpec, machine_spec
+from . import gcp_rules
 from .base import Dns1123Name, _Model
 
 
@@ -28,6 +29,12 @@ class SystemPoolSettings(_Model):
                 f"cluster.systemPool.minNodes ({self.min_nodes}) is greater than maxNodes "
                 f"({self.max_nodes}); lower minNodes or raise maxNodes"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _gcp_limits(self) -> SystemPoolSettings:
+        gcp_rules.node_count("cluster.systemPool", self.max_nodes)
+        gcp_rules.disk_size("cluster.systemPool", self.disk_size_gb)
         return self
 
 
@@ -96,6 +103,19 @@ class ClusterSettings(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _gcp_names(self) -> ClusterSettings:
+        # Only where these become GCP API fields (GKE modes): see gcp_rules for the sources.
+        if self.is_gke:
+            gcp_rules.gke_name("cluster.name", self.name)
+            if self.project:
+                gcp_rules.project_id(self.project)
+            if self.location:
+                gcp_rules.location(self.location)
+            gcp_rules.network("cluster.network", self.network)
+            gcp_rules.network("cluster.subnetwork", self.subnetwork)
+        return self
+
 
 # ---------------------------------------------------------------------------------------------
 # sandbox node pool
@@ -140,4 +160,20 @@ class NodePoolSettings(_Model):
                 f"nodePool.diskType '{self.disk_type}' is not supported by {spec.series.upper()} "
                 "machines; set nodePool.diskType: hyperdisk-balanced"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _gcp_rules(self) -> NodePoolSettings:
+        gcp_rules.gke_name(
+            "nodePool.name",
+            self.name,
+            gcp_rules.NODE_POOL_NAME_MAX,
+            " (GKE allows 40, and Pulumi autonaming adds a dash and 7 characters)",
+        )
+        gcp_rules.min_cpu_platform(self.machine.series, self.machine_type, self.min_cpu_platform)
+        gcp_rules.node_count("nodePool", self.max_nodes)
+        gcp_rules.disk_size("nodePool", self.disk_size_gb)
+        gcp_rules.zones(self.zones, None)
+        gcp_rules.node_labels(self.labels)
+        gcp_rules.service_account(self.service_account)
         return self

@@ -55,6 +55,14 @@ class ControlPlaneSettings(_Model):
                     "http(s):// or file:// URL; point it at a copy of "
                     f"{c.AGENT_SANDBOX_MANIFEST_FILE} (or remove it to use the release URL)"
                 )
+            if scheme == "http" and self.sha256 is None:
+                # Plain HTTP lets anyone on the path swap the CRDs and controller it installs;
+                # README documents https:// or file://, and a digest makes http:// safe again.
+                raise ValueError(
+                    f"controlPlane.manifest '{self.manifest}' is a plain http:// URL without "
+                    "controlPlane.sha256: anyone on the network path could change what is "
+                    "installed; use https://, or pin the file with controlPlane.sha256"
+                )
         registry = self.image_registry
         if registry is not None and not re.fullmatch(
             r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*", registry

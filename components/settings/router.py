@@ -12,18 +12,21 @@ from pydantic import (
 
 from .. import constants as c
 from .base import Dns1123Name, ResourceSettings, _Model
+from .k8s_rules import ImageRef
+from .reference import describe_pattern
 
 
 class RouterSettings(_Model):
     enabled: bool = True
     # Upstream publishes only a staging image; pin a digest (image@sha256:...) in production.
-    image: str = c.ROUTER_DEFAULT_IMAGE
+    image: ImageRef = c.ROUTER_DEFAULT_IMAGE
     replicas: int = Field(2, ge=1, le=20)
     # Running without ROUTER_AUTH_TOKEN must be asked for explicitly.
     allow_unauthenticated: bool = False
     proxy_timeout_seconds: int = Field(180, ge=1, le=3600)
-    websocket_idle_timeout_seconds: int = Field(3600, ge=1)
-    websocket_max_lifetime_seconds: int = Field(86400, ge=1)
+    # 0 disables either limit (the router's README and its _get_positive_float_env(allow_zero)).
+    websocket_idle_timeout_seconds: int = Field(3600, ge=0)
+    websocket_max_lifetime_seconds: int = Field(86400, ge=0)
     websocket_max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     # 0 disables the per-client cap: behind the gateway every client shares the load
     # balancer's address unless trustedProxyCidrs names the proxies (upstream's advice).
@@ -68,7 +71,10 @@ class HttpsSettings(_Model):
 
 
 # Gateway API's listener/route hostname: lower-case DNS name, optionally a leading wildcard.
-GATEWAY_HOSTNAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+GATEWAY_HOSTNAME = describe_pattern(
+    r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    "a lower-case DNS name, optionally starting with '*.' (e.g. sandboxes.example.com)",
+)
 
 
 class GatewaySettings(_Model):

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -18,7 +18,9 @@ from pydantic import (
 )
 
 from .. import constants as c
-from .base import DNS1123, Quantity, ResourceSettings, _Model
+from .base import DNS1123, ByteQuantity, NestedSettingError, ResourceSettings, _Model
+from .k8s_rules import ImageRef, dns1035
+from .reference import describe_pattern, describe_validator
 
 
 def _object_name(value: str) -> str:
@@ -26,17 +28,35 @@ def _object_name(value: str) -> str:
         raise ValueError(
             f"'{value}' is not a valid name: Kubernetes object names here are DNS-1123 labels "
             "(lower-case letters, digits and '-', at most 63 characters, starting and ending "
-            "with a letter or digit), e.g. python-sandbox"
+            "with a letter or digit); rename it, e.g. python-sandbox"
         )
     return value
+
+
+describe_validator(
+    _object_name,
+    "a Kubernetes object name (DNS-1123 label): lower-case letters, digits and '-', at most 63 "
+    "characters, starting and ending with a letter or digit",
+)
 
 
 # Names of sandboxes, templates, pools, volumes: they become object names, hostnames, DNS names.
 ObjectName = Annotated[str, AfterValidator(_object_name)]
 # Container port names are IANA service names: at most 15 characters.
 PortName = Annotated[str, Field(pattern=DNS1123, max_length=15)]
-EnvName = Annotated[str, Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
-AbsolutePath = Annotated[str, Field(pattern=r"^/.+")]
+EnvName = Annotated[
+    str,
+    Field(
+        pattern=describe_pattern(
+            r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+            "an environment variable name: letters, digits, '_', '-' and '.', not starting "
+            "with a digit (e.g. LOG_LEVEL)",
+        )
+    ),
+]
+AbsolutePath = Annotated[
+    str, Field(pattern=describe_pattern(r"^/.+", "an absolute path (e.g. /workspace)"))
+]
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$")
 _LABEL_VALUE = re.compile(rf"^({_LABEL_NAME})?$")
@@ -82,7 +102,7 @@ class StorageSettings(_Model):
 
     name: ObjectName
     mount_path: AbsolutePath
-    size: Quantity
+    size: ByteQuantity
     # hostPath is listed only so that asking for it gets a clear refusal.
     type: Literal["persistentVolumeClaim", "emptyDir", "hostPath"] = "persistentVolumeClaim"
     storage_class: str | None = None
@@ -215,7 +235,7 @@ class WorkloadSettings(_Model):
     # The container's name (kubectl exec/logs -c); the seed's VS Code sandbox uses
     # devcontainer-main.
     container_name: ObjectName = c.SANDBOX_CONTAINER_NAME
-    image: Annotated[str, Field(pattern=r"^\S+$")]
+    image: ImageRef
     command: list[str] = []
     args: list[str] = []
     ports: list[PortSettings] = []
@@ -266,7 +286,8 @@ class WorkloadSettings(_Model):
             raise ValueError(
                 f"{', '.join(missing)} must be set for '{self.name}': every sandbox declares "
                 "CPU and memory requests and limits so the node pool's capacity plan holds (and "
-                "Kata sizes the sandbox VM from the limits)"
+                "Kata sizes the sandbox VM from the limits); add them, e.g. resources: "
+                "{requests: {cpu: 250m, memory: 512Mi}, limits: {cpu: 1, memory: 1Gi}}"
             )
         for what, values in (
             ("ports containerPort", [str(p.container_port) for p in self.ports]),
@@ -312,6 +333,25 @@ class WorkloadSettings(_Model):
         return found
 
 
+    @model_validator(mode="after")
+    def _probes_on_declared_ports(self) -> WorkloadSettings:
+        # A probe on a port the container does not declare either probes nothing (the pod never
+        # becomes Ready) or a port the router and NetworkPolicy do not know about.
+        declared = sorted(p.container_port for p in self.ports)
+        for key, probe in (
+            ("readinessProbe", self.readiness_probe),
+            ("livenessProbe", self.liveness_probe),
+        ):
+            if probe is not None and probe.port not in declared:
+                raise NestedSettingError(
+                    f"{key}.port",
+                    f"'{self.name}' probes port {probe.port}, which it does not declare "
+                    f"(ports: {', '.join(map(str, declared)) or 'none'}); add "
+                    f"{{containerPort: {probe.port}}} to ports or probe a declared port",
+                )
+        return self
+
+
 def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(cidr, strict=False)
 
@@ -340,8 +380,25 @@ class WarmPoolSettings(_Model):
 class SandboxSettings(WorkloadSettings):
     operating_mode: Literal["Running", "Suspended"] = "Running"
     # RFC 3339 time (quote it in YAML) after which the controller shuts the sandbox down.
-    shutdown_time: str | None = None
+    shutdown_time: str | None = Field(
+        None,
+        description="an RFC 3339 time with a zone, in the future, quoted in YAML "
+        '(e.g. "2026-12-31T23:59:59Z"), or null',
+    )
     shutdown_policy: Literal["Retain", "Delete"] = "Retain"
+
+    @field_validator("shutdown_time", mode="before")
+    @classmethod
+    def _unquoted_time(cls, value: object) -> object:
+        # An unquoted timestamp reaches us as a datetime when a YAML 1.1 parser read the file.
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise ValueError(
+                    f"'{value.isoformat()}' has no time zone; write it quoted with a zone, like "
+                    '"2026-12-31T23:59:59Z"'
+                )
+            return value.isoformat().replace("+00:00", "Z")
+        return value
 
     @field_validator("shutdown_time")
     @classmethod
@@ -357,7 +414,27 @@ class SandboxSettings(WorkloadSettings):
                 f"'{value}' is not an RFC 3339 time with a zone; write it like "
                 '"2026-12-31T23:59:59Z" (quoted)'
             )
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if when <= datetime.now(UTC):
+            raise ValueError(
+                f"'{value}' is already past: the controller would shut the sandbox down as soon "
+                "as it exists (and delete it with shutdownPolicy: Delete); set a future time or "
+                "remove shutdownTime"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _service_name(self) -> SandboxSettings:
+        # service: true makes a Service named after the sandbox, and Service names are DNS-1035
+        # labels (a letter first), stricter than the DNS-1123 names the Sandbox itself allows.
+        if self.service and not dns1035(self.name):
+            raise NestedSettingError(
+                "name",
+                f"'{self.name}' cannot name the Service that service: true creates: Service "
+                "names start with a letter (DNS-1035); rename the sandbox (e.g. "
+                f"sbx-{self.name}) or set service: false",
+            )
+        return self
 
 
 class SandboxesSettings(_Model):

@@ -12,7 +12,8 @@ from pydantic import (
 from pydantic.alias_generators import to_snake
 
 from .. import constants as c
-from .base import Dns1123Name, Quantity, _Model
+from .base import ByteQuantity, CpuQuantity, Dns1123Name, _Model
+from .reference import describe_pattern
 
 
 class AdmissionSettings(_Model):
@@ -51,27 +52,30 @@ class TenantQuotaSettings(_Model):
     """The tenant namespace's ResourceQuota. Kata's RuntimeClass overhead (podFixed) counts
     against cpu and memory, on top of the containers' own requests and limits."""
 
-    cpu: Quantity = "16"  # requests.cpu and limits.cpu
-    memory: Quantity = "64Gi"  # requests.memory and limits.memory
+    cpu: CpuQuantity = "16"  # requests.cpu and limits.cpu
+    memory: ByteQuantity = "64Gi"  # requests.memory and limits.memory
     # Bounds warm-pool replicas + standalone sandboxes + sandboxes claimed at run time.
     pods: int = Field(20, ge=1)
-    storage: Quantity = "200Gi"  # requests.storage: every PVC of every sandbox
+    storage: ByteQuantity = "200Gi"  # requests.storage: every PVC of every sandbox
 
 
 class TenantLimitSettings(_Model):
     """The tenant namespace's LimitRange: defaults for containers that declare none (pods
     created at run time) and the largest container the namespace admits."""
 
-    default_cpu: Quantity = "1"
-    default_memory: Quantity = "2Gi"
-    default_request_cpu: Quantity = "250m"
-    default_request_memory: Quantity = "512Mi"
-    max_cpu: Quantity = "4"
-    max_memory: Quantity = "8Gi"
+    default_cpu: CpuQuantity = "1"
+    default_memory: ByteQuantity = "2Gi"
+    default_request_cpu: CpuQuantity = "250m"
+    default_request_memory: ByteQuantity = "512Mi"
+    max_cpu: CpuQuantity = "4"
+    max_memory: ByteQuantity = "8Gi"
 
 
 # Pulumi stack names: [<org>/[<project>/]]<stack>.
-STACK_NAME = r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$"
+STACK_NAME = describe_pattern(
+    r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$",
+    "a Pulumi stack name, [<org>/[<project>/]]<stack> (e.g. my-org/agent-sandbox-platform/dev)",
+)
 
 
 class TenantBoundarySettings(_Model):
@@ -176,6 +180,13 @@ class TenantSettings(_Model):
     @model_validator(mode="after")
     def _tenant(self) -> TenantSettings:
         _check_namespace(self.namespace, "tenant.namespace")
+        parts = self.platform_stack.split("/")
+        if len(parts) == 3 and parts[1] != c.PROJECT:
+            raise ValueError(
+                f"tenant.platformStack '{self.platform_stack}' names project '{parts[1]}', but a "
+                f"tenant reads the outputs of an {c.PROJECT} stack; write "
+                f"{parts[0]}/{c.PROJECT}/{parts[2]}"
+            )
         for what, names in (
             ("clientGroups", self.client_groups),
             ("clientServiceAccounts", self.client_service_accounts),

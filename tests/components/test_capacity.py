@@ -22,7 +22,11 @@ def template(name: str, cpu: str, memory: str, runtime_class: str | None = None)
         "image": "python:3.12-slim",
         "resources": {
             "requests": {"cpu": cpu, "memory": memory},
-            "limits": {"cpu": "2", "memory": "4Gi"},
+            # Limits never below requests (the API server refuses that; so do the settings).
+            "limits": {
+                "cpu": max(cpu, "2", key=quantity),
+                "memory": max(memory, "4Gi", key=quantity),
+            },
         },
     }
     if runtime_class:

@@ -103,3 +103,26 @@ def test_n1_below_haswell_is_rejected() -> None:
         "nodePool.minCpuPlatform 'Intel Ivy Bridge'",
         nodePool={"machineType": "n1-standard-8", "minCpuPlatform": "Intel Ivy Bridge"},
     )
+
+
+def test_config_namespaces_outside_the_program_are_refused_with_the_fix() -> None:
+    from components.settings import config_sections
+
+    with pytest.raises(SettingsError) as info:
+        config_sections(
+            {
+                "agent-sandbox-platfrom:router": "{}",
+                "nodePool": "{}",
+                "gcp:project": "p",
+                "kubernetes:context": "c",
+                "pulumi:tags": "{}",
+            }
+        )
+    message = str(info.value)
+    assert "agent-sandbox-platfrom:router: unknown config namespace" in message
+    assert "did you mean 'agent-sandbox-platform'?" in message
+    assert "nodePool: a config key without a namespace" in message
+    assert "did you mean 'agent-sandbox-platform:nodePool'?" in message
+    assert "gcp:project" not in message and "kubernetes:context" not in message
+    # The components used as a library: the running project's own namespace is known too.
+    assert config_sections({"my-platform:extra": "1"}, also=("my-platform",)) == {}

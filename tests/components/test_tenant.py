@@ -466,7 +466,7 @@ def _tenant_settings(**extra: Any) -> dict[str, Any]:
         ({"nodePool": {"maxNodes": 5}}, "nodePool"),
         ({"sandboxes": {"namespace": "elsewhere"}}, "sandboxes.namespace"),
         (
-            {"cluster": {"mode": "create", "project": "p", "location": "us-central1"}},
+            {"cluster": {"mode": "create", "project": "my-project", "location": "us-central1"}},
             "cluster.mode",
         ),
     ],

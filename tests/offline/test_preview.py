@@ -296,3 +296,146 @@ def test_json_of_a_settings_error_carries_the_error(
     doc = json.loads(path.read_text())
     assert "nodePool.machineType" in doc["error"]
     assert doc["resources"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 15: quiet runs, the caller's paths, exit codes, stack files read as the CLI reads them
+# ---------------------------------------------------------------------------------------------
+def test_quiet_hides_the_tree_not_the_warnings(
+    dev_plan: Plan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert dev_plan.warnings, "the dev stack is expected to warn (mutable router image)"
+    code, out, err = run(["--stack", "dev", "-q"], capsys)
+    assert code == 0
+    assert "Resources (" not in out + err  # no tree
+    for warning in dev_plan.warnings:
+        assert warning in err
+    code, out, err = run(["--stack", "dev", "--json", "-"], capsys)
+    assert code == 0 and json.loads(out)["warnings"] == dev_plan.warnings
+    assert all(w in err for w in dev_plan.warnings)
+
+
+def test_relative_paths_mean_the_callers_directory(tmp_path: Path) -> None:
+    # bin/preview, the documented entry point, run from a directory of the caller's own (the
+    # small kubeconfig stack keeps the manifests quick to validate).
+    (tmp_path / "Pulumi.review.yaml").write_text((ROOT / "Pulumi.local.yaml").read_text())
+    done = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "bin" / "preview"),
+            "--settings",
+            "Pulumi.review.yaml",
+            "-q",
+            "--json",
+            "plan.json",
+            "--manifests",
+            "out",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "plan.json").read_text())["stack"] == "review"
+    assert sorted((tmp_path / "out").glob("*.yaml"))
+    assert not (ROOT / "plan.json").exists() and not (ROOT / "out").exists()
+
+
+def test_unwritable_outputs_exit_2_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        ["--stack", "dev", "-q", "--json", str(tmp_path / "no" / "plan.json")], capsys
+    )
+    assert code == 2 and "cannot write --json" in err
+    (tmp_path / "file").write_text("")
+    code, _, err = run(["--stack", "dev", "-q", "--manifests", str(tmp_path / "file")], capsys)
+    assert code == 2 and "cannot write --manifests" in err
+
+
+def test_a_key_given_twice_is_refused_like_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # PyYAML keeps the last of two equal keys; the Pulumi CLI's parser refuses the file.
+    path = tmp_path / "Pulumi.twice.yaml"
+    path.write_text(f"config:\n  {c.PROJECT}:router:\n    replicas: 2\n    replicas: 3\n")
+    code, out, err = run(["--settings", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert "line 4: key 'replicas' is already given at line 3" in err
+    assert "keep one of them" in err and "Traceback" not in err
+
+
+def test_a_key_without_namespace_is_refused_like_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "Pulumi.bare.yaml"
+    path.write_text("config:\n  nodePool:\n    machineType: n2-standard-8\n")
+    code, _, err = run(["--settings", str(path)], capsys)
+    assert code == 2
+    assert f"write {c.PROJECT}:nodePool" in err
+
+
+def test_an_unquoted_timestamp_stays_the_text_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The CLI (yaml.v3) hands an unquoted timestamp over as the text written; no traceback.
+    path = settings_file(tmp_path)
+    text = path.read_text().replace("shutdownTime: null", "shutdownTime: 2099-12-31T23:59:59Z")
+    assert "2099-12-31T23:59:59Z" in text
+    path.write_text(text)
+    code, out, err = run(["--settings", str(path), "--json", "-"], capsys)
+    assert code == 0, err
+    [box] = [r for r in json.loads(out)["resources"] if r["type"].endswith(":Sandbox")]
+    assert box["inputs"]["spec"]["shutdownTime"] == "2099-12-31T23:59:59Z"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("agent-sandbox-platfrom:router", "did you mean 'agent-sandbox-platform'?"),
+        ("kubernets:context", "did you mean 'kubernetes'?"),
+        ("aws:region", "this program reads only pulumi, kubernetes, gcp, random"),
+    ],
+)
+def test_an_unknown_config_namespace_is_refused(
+    key: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = settings_file(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["config"][key] = {"replicas": 3} if key.endswith("router") else "x"
+    path.write_text(yaml.safe_dump(doc))
+    code, out, err = run(["--settings", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert f"{key}: unknown config namespace" in err and expected in err
+
+
+def test_an_unknown_platform_stack_names_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "Pulumi.team-b.yaml"
+    path.write_text(
+        "config:\n"
+        f"  {c.PROJECT}:role: tenant\n"
+        f"  {c.PROJECT}:tenant:\n"
+        f"    platformStack: my-org/{c.PROJECT}/prod\n"
+        "    namespace: team-b\n"
+    )
+    code, out, err = run(["--settings", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert f"{c.PROJECT}:tenant.platformStack 'my-org/{c.PROJECT}/prod'" in err
+    assert "no Pulumi.prod.yaml" in err and "committed stacks: dev" in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["--bogus"], ["--stack", "dev", "--settings", "x.yaml"], ["--json"]]
+)
+def test_a_wrong_command_line_exits_2_as_documented(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        preview.main(argv)
+    assert info.value.code == preview.BAD_SETTINGS == 2
+    assert "Traceback" not in capsys.readouterr().err
