@@ -63,7 +63,9 @@ class SandboxPlatform(pulumi.ComponentResource):
             assert checked.capacity is not None
             self.node_pool = SandboxNodePool(
                 f"{name}-sandbox-pool",
-                SandboxNodePoolArgs(s, self.cluster.cluster_name, checked.capacity),
+                SandboxNodePoolArgs(
+                    s, self.cluster.cluster_name, checked.capacity, apis=self.cluster.apis
+                ),
                 pulumi.ResourceOptions(parent=self),
             )
 

@@ -22,6 +22,9 @@ class Preflight:
 
 def preflight(settings: PlatformSettings) -> Preflight:
     warnings: list[str] = []
+    errors = gke_errors(settings)
+    if errors:
+        raise SettingsError("invalid stack settings:\n" + "\n".join(f"  - {e}" for e in errors))
     capacity = plan_capacity(settings)
     if capacity is not None:
         # A sandbox no node can hold is always an error; overcommit follows onOvercommit.
@@ -33,9 +36,7 @@ def preflight(settings: PlatformSettings) -> Preflight:
         elif overcommit:
             warnings.append(overcommit)
         if errors:
-            raise SettingsError(
-                "invalid stack settings:\n" + "\n".join(f"  - {e}" for e in errors)
-            )
+            raise SettingsError("invalid stack settings:\n" + "\n".join(f"  - {e}" for e in errors))
     r = settings.router
     if r.enabled and settings.role != "tenant":
         if r.allow_unauthenticated:
@@ -66,6 +67,32 @@ def preflight(settings: PlatformSettings) -> Preflight:
                 )
     manifest = _control_plane_manifest(settings, warnings)
     return Preflight(settings, capacity, tuple(warnings), control_plane_manifest=manifest)
+
+
+def gke_errors(settings: PlatformSettings) -> list[str]:
+    """What GKE or the cluster autoscaler would make fail later, found before registration."""
+    if not settings.cluster.is_gke or settings.role == "tenant":
+        return []
+    errors = []
+    cl, pool = settings.cluster, settings.node_pool
+    if cl.mode == "create" and not cl.master_authorized_networks:
+        errors.append(
+            "cluster.masterAuthorizedNetworks is empty: the control plane's public endpoint "
+            "would be open to the internet (and to code in sandboxes); list the networks your "
+            "deployers and CI reach it from, e.g. [203.0.113.0/24] (0.0.0.0/0 opens it "
+            "knowingly)"
+        )
+    if settings.isolation.runtime == "kata" and pool.min_nodes < 1:
+        # The autoscaler scales a pool up only for a pending pod that fits its template of a
+        # node; Kata pods select labels kata-deploy writes on running nodes, so an empty Kata
+        # pool never grows (and the warm pool and sandboxes wait forever).
+        errors.append(
+            "nodePool.minNodes is 0, but a Kata pool cannot scale up from zero nodes: Kata "
+            f"RuntimeClasses select {c.KATA_READY_LABEL}, which kata-deploy writes only on a "
+            "running node, so the cluster autoscaler never adds the first one; set "
+            "nodePool.minNodes to 1 or more"
+        )
+    return errors
 
 
 def _control_plane_manifest(

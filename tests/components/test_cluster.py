@@ -31,8 +31,54 @@ def test_gke_provider_uses_the_exec_plugin_and_a_stable_cluster_identifier(dev_p
     provider = dev_plan.one(PROVIDER)
     assert "command: gke-gcloud-auth-plugin" in provider.inputs["kubeconfig"]
     assert "kubeconfig" in provider.secret_paths
-    assert provider.inputs["clusterIdentifier"].startswith(dev_plan.one(GKE).name)
+    assert provider.inputs["clusterIdentifier"] == (
+        "projects/my-gcp-project/locations/us-central1/clusters/agent-sandbox-dev"
+    )
     assert "kubeconfig" in dev_plan.secret_outputs
+
+
+def test_provider_is_replaced_with_the_cluster(dev_plan: Plan) -> None:
+    # Issue 12.5: the cluster id is the same for a cluster re-created under the same name, so
+    # only replace_with redeploys everything into the new, empty cluster.
+    provider = dev_plan.one(PROVIDER)
+    assert provider.options["replaceWith"] == [dev_plan.one(GKE).urn]
+
+
+def test_every_kubernetes_object_waits_for_the_system_pool(dev_plan: Plan) -> None:
+    # Issue 12.7: the controller and router are pinned to the system pool; through the provider
+    # every Kubernetes object waits for it (nothing runs on a cluster without nodes).
+    provider = dev_plan.one(PROVIDER)
+    assert dev_plan.one(POOL, "cluster-system-pool").urn in provider.dependencies
+    deployments = dev_plan.by_type("kubernetes:apps/v1:Deployment")
+    assert deployments and all(d.provider.startswith(provider.urn) for d in deployments)
+
+
+def test_cluster_is_protected_in_pulumi_too(dev_plan: Plan) -> None:
+    # Issue 12.8: GKE's deletion_protection does not stop the engine from deleting dependents
+    # first on a replacing change; protect does.
+    gke = dev_plan.one(GKE)
+    assert gke.inputs["deletionProtection"] is True and gke.options["protect"] is True
+    plan = run(cluster={"deletionProtection": False})
+    assert plan.one(GKE).options["protect"] is False
+
+
+def test_kubeconfig_uses_application_default_credentials_by_default(dev_plan: Plan) -> None:
+    # Issue 12.9: CI authenticates with ADC (key file or workload identity federation).
+    kubeconfig = dev_plan.one(PROVIDER).inputs["kubeconfig"]
+    assert "- --use_application_default_credentials" in kubeconfig
+    gcloud = run(cluster={"kubeCredentials": "gcloud"}).one(PROVIDER).inputs["kubeconfig"]
+    assert "use_application_default_credentials" not in gcloud
+
+
+def test_default_pool_runs_as_the_system_identity(dev_plan: Plan) -> None:
+    # Issue 12.10: never the Compute Engine default service account.
+    gke = dev_plan.one(GKE)
+    sa = dev_plan.one("gcp:serviceaccount/account:Account", "cluster-system-sa")
+    email = f"{sa.inputs['accountId']}@my-gcp-project.iam.gserviceaccount.com"
+    assert gke.inputs["nodeConfig"]["serviceAccount"] == email
+    assert gke.inputs["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+    assert "nodeConfig" in gke.options["ignoreChanges"]
+    assert sa.urn in gke.dependencies
 
 
 def test_kubeconfig_stack_registers_no_gcp_resource(local_plan: Plan) -> None:
