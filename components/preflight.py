@@ -4,6 +4,10 @@ derived figures, and the warnings a reviewer must see."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
 
 from . import constants as c
 from .capacity import CapacityPlan, plan_capacity
@@ -91,6 +95,65 @@ def gke_errors(settings: PlatformSettings) -> list[str]:
             f"RuntimeClasses select {c.KATA_READY_LABEL}, which kata-deploy writes only on a "
             "running node, so the cluster autoscaler never adds the first one; set "
             "nodePool.minNodes to 1 or more"
+        )
+    if cl.mode == "existing":
+        errors.extend(adopted_cluster_errors(settings))
+    return errors
+
+
+def adopted_cluster_errors(settings: PlatformSettings) -> list[str]:
+    """What the platform needs of a cluster it adopts (cluster.mode: existing), read from GKE.
+
+    The sandbox pool uses GKE_METADATA (needs Workload Identity) and maxPodsPerNode (needs a
+    VPC-native cluster); the gateway needs the Gateway API; the sandboxes' NetworkPolicies are
+    enforced only by Dataplane V2 or Calico, otherwise sandbox egress is silently open.
+    """
+    cl = settings.cluster
+    found: Any = gcp.container.get_cluster(
+        name=cl.name,
+        location=cl.location,
+        project=cl.project,
+        opts=pulumi.InvokeOptions(),
+    )
+    where = f"{cl.name} --location {cl.location} --project {cl.project}"
+    errors = []
+
+    def first(items: Any) -> Any:
+        return items[0] if items else None
+
+    identity = first(getattr(found, "workload_identity_configs", None))
+    if not getattr(identity, "workload_pool", None):
+        errors.append(
+            f"cluster.name '{cl.name}' (cluster.mode: existing) has no Workload Identity, which "
+            "the sandbox pool's GKE_METADATA mode needs; enable it with `gcloud container "
+            f"clusters update {where} --workload-pool={cl.project}.svc.id.goog`"
+        )
+    if getattr(found, "networking_mode", None) != "VPC_NATIVE":
+        errors.append(
+            f"cluster.name '{cl.name}' (cluster.mode: existing) is not VPC-native, which the "
+            "sandbox pool's maxPodsPerNode needs; GKE cannot convert a routes-based cluster, "
+            "so create a VPC-native one (cluster.mode: create, or `gcloud container clusters "
+            "create --enable-ip-alias`)"
+        )
+    if settings.gateway.enabled:
+        gateway = first(getattr(found, "gateway_api_configs", None))
+        channel = getattr(gateway, "channel", None) if gateway is not None else None
+        if channel not in ("CHANNEL_STANDARD", "CHANNEL_EXPERIMENTAL"):
+            errors.append(
+                f"cluster.name '{cl.name}' (cluster.mode: existing) does not have the Gateway "
+                "API enabled, which gateway.enabled needs; enable it with `gcloud container "
+                f"clusters update {where} --gateway-api=standard` (or set gateway.enabled: "
+                "false)"
+            )
+    policy = first(getattr(found, "network_policies", None))
+    calico = bool(getattr(policy, "enabled", False)) if policy is not None else False
+    if getattr(found, "datapath_provider", None) != "ADVANCED_DATAPATH" and not calico:
+        errors.append(
+            f"cluster.name '{cl.name}' (cluster.mode: existing) enforces no NetworkPolicy "
+            "(neither Dataplane V2 nor Calico), so sandbox egress would be open to the cluster "
+            "and the metadata server; enable Calico with `gcloud container clusters update "
+            f"{where} --update-addons=NetworkPolicy=ENABLED` and then `gcloud container "
+            f"clusters update {where} --enable-network-policy`"
         )
     return errors
 

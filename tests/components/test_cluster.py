@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from helpers import run
+import pytest
+from helpers import config, run
 
-from offline.engine import Plan
+from offline.engine import Plan, evaluate
 
 GKE = "gcp:container/cluster:Cluster"
 POOL = "gcp:container/nodePool:NodePool"
@@ -87,10 +88,133 @@ def test_kubeconfig_stack_registers_no_gcp_resource(local_plan: Plan) -> None:
     assert provider["context"] == "minikube"
 
 
+# What getCluster answers for an adopted cluster with everything the platform needs (the
+# provider's field names; offline/engine.py answers an undescribed cluster with none of it).
+READY_CLUSTER = {
+    "workloadIdentityConfigs": [{"workloadPool": "my-gcp-project.svc.id.goog"}],
+    "networkingMode": "VPC_NATIVE",
+    "gatewayApiConfigs": [{"channel": "CHANNEL_STANDARD"}],
+    "datapathProvider": "ADVANCED_DATAPATH",
+    "networkPolicies": [],
+}
+
+
+def adopt(cluster: dict | None = None, **sections: object) -> Plan:
+    cfg = config(cluster={"mode": "existing", "name": "prod-1", "systemPool": None}, **sections)
+    clusters = {"prod-1": cluster} if cluster is not None else {}
+    return evaluate(cfg, stack="dev", gke_clusters=clusters)
+
+
 def test_existing_gke_cluster_is_adopted_not_created() -> None:
-    plan = run(cluster={"mode": "existing", "name": "prod-1", "systemPool": None})
+    plan = adopt(READY_CLUSTER)
     assert plan.error is None, plan.error
     assert plan.by_type(GKE) == []
     pools = plan.by_type(POOL)
     assert [p.inputs["cluster"] for p in pools] == ["prod-1"]
     assert "clusterIdentifier" in plan.one(PROVIDER).inputs
+
+
+@pytest.mark.parametrize(
+    ("change", "setting", "fix"),
+    [
+        ({"workloadIdentityConfigs": []}, "Workload Identity", "--workload-pool="),
+        ({"networkingMode": "ROUTES"}, "VPC-native", "--enable-ip-alias"),
+        ({"gatewayApiConfigs": [{"channel": "CHANNEL_DISABLED"}]}, "Gateway", "--gateway-api"),
+        ({"datapathProvider": "LEGACY_DATAPATH"}, "NetworkPolicy", "--enable-network-policy"),
+    ],
+)
+def test_adopting_a_cluster_checks_what_the_platform_needs(
+    change: dict, setting: str, fix: str
+) -> None:
+    # Issue 12.3: each missing feature is an error naming the setting and the gcloud fix,
+    # raised before anything registers; unenforced NetworkPolicy is an error, not a warning.
+    plan = adopt({**READY_CLUSTER, **change})
+    assert plan.registrations == []
+    assert plan.error is not None and "cluster.name 'prod-1'" in plan.error
+    assert setting in plan.error and fix in plan.error
+
+
+def test_calico_counts_as_network_policy_enforcement() -> None:
+    calico = {"datapathProvider": "", "networkPolicies": [{"enabled": True, "provider": "CALICO"}]}
+    plan = adopt({**READY_CLUSTER, **calico})
+    assert plan.error is None, plan.error
+
+
+def test_an_undescribed_cluster_is_not_assumed_ready() -> None:
+    plan = adopt(None)
+    assert plan.error is not None and "Workload Identity" in plan.error
+
+
+def test_a_fresh_project_gets_its_apis_enabled_and_never_disabled(dev_plan: Plan) -> None:
+    # Issue 12.11: the first call on a fresh project fails without these.
+    services = dev_plan.by_type("gcp:projects/service:Service")
+    assert sorted(s.inputs["service"] for s in services) == [
+        "artifactregistry.googleapis.com",
+        "compute.googleapis.com",
+        "container.googleapis.com",
+        "iam.googleapis.com",
+    ]
+    assert all(s.inputs["disableOnDestroy"] is False for s in services)
+    gke = dev_plan.one(GKE)
+    assert {s.urn for s in services} <= set(gke.dependencies)
+    sa = dev_plan.one("gcp:serviceaccount/account:Account", "cluster-system-sa")
+    assert {s.urn for s in services} <= set(sa.dependencies)
+    assert run(cluster={"enableApis": False}).by_type("gcp:projects/service:Service") == []
+
+
+def test_maintenance_window_and_exclusions_reach_the_cluster() -> None:
+    # Issue 12.13: every node upgrade evicts running sandboxes.
+    window = {"startTime": "2026-01-03T02:00:00Z", "endTime": "2026-01-03T08:00:00Z"}
+    plan = run(
+        cluster={
+            "maintenance": {
+                "window": {**window, "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU"},
+                "exclusions": [{"name": "launch", **window}],
+            }
+        }
+    )
+    assert plan.error is None, plan.error
+    policy = plan.one(GKE).inputs["maintenancePolicy"]
+    assert policy["recurringWindow"]["recurrence"] == "FREQ=WEEKLY;BYDAY=SA,SU"
+    assert policy["maintenanceExclusions"] == [
+        {
+            "exclusionName": "launch",
+            **window,
+            "exclusionOptions": {"scope": "NO_MINOR_OR_NODE_UPGRADES"},
+        }
+    ]
+
+
+def test_exclusions_without_a_window_are_refused() -> None:
+    # Terraform's maintenance_policy needs exactly one window.
+    plan = run(cluster={"maintenance": {"exclusions": []}})
+    assert plan.error is not None and "cluster.maintenance.window" in plan.error
+
+
+def test_managed_addon_pins_the_gke_version_that_serves_v1beta1() -> None:
+    # Issue 12.14.
+    assert "minMasterVersion" not in run().one(GKE).inputs
+    plan = run(cluster={"managedAgentSandboxAddon": True}, controlPlane={"enabled": False})
+    assert plan.error is None, plan.error
+    assert plan.one(GKE).inputs["minMasterVersion"] == "1.36.3-gke.1767000"
+
+
+def test_nodes_are_private_and_the_endpoint_is_restricted(dev_plan: Plan) -> None:
+    # Issue 18.5: no node external IPs, a NAT for their egress, authorized networks only.
+    gke = dev_plan.one(GKE).inputs
+    assert gke["privateClusterConfig"]["enablePrivateNodes"] is True
+    networks = gke["masterAuthorizedNetworksConfig"]
+    assert [b["cidrBlock"] for b in networks["cidrBlocks"]] == ["203.0.113.0/24"]
+    assert networks["gcpPublicCidrsAccessEnabled"] is False
+    nat = dev_plan.one("gcp:compute/routerNat:RouterNat").inputs
+    assert nat["region"] == "us-central1"
+    assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+    assert dev_plan.one("gcp:compute/routerNat:RouterNat").urn in dev_plan.one(GKE).dependencies
+
+
+def test_an_open_control_plane_must_be_asked_for() -> None:
+    plan = run(cluster={"masterAuthorizedNetworks": []})
+    assert plan.registrations == []
+    assert plan.error is not None and "cluster.masterAuthorizedNetworks" in plan.error
+    bad = run(cluster={"masterAuthorizedNetworks": ["not-a-cidr"]})
+    assert bad.error is not None and "cluster.masterAuthorizedNetworks[0]" in bad.error
