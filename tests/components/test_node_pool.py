@@ -5,7 +5,7 @@ import re
 import pytest
 from helpers import run
 
-from components.node_identity import NODE_ROLES, node_account_id
+from components.node_identity import IMAGE_READER_ROLE, NODE_ROLES, node_account_id
 from offline.engine import Plan
 
 POOL = "gcp:container/nodePool:NodePool"
@@ -146,3 +146,39 @@ def test_node_accounts_are_named_after_the_cluster_within_gcp_limits(dev_plan: P
     long = node_account_id("a-very-long-cluster-name-for-production-use", "sandbox")
     assert len(long) <= 30 and long.endswith("-sandbox") and long[0].isalpha()
     assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", node_account_id("9x", "system"))
+
+
+def test_node_accounts_read_images_only_from_the_listed_repositories() -> None:
+    # Issue 18.6: never roles/artifactregistry.reader project-wide (every private image).
+    plan = run(
+        cluster={
+            "nodeImageRepositories": [
+                "us-central1/sandbox-images",
+                "projects/shared-images/locations/europe-west4/repositories/base",
+            ]
+        }
+    )
+    assert plan.error is None, plan.error
+    project_roles = {r.inputs["role"] for r in plan.by_type("gcp:projects/iAMMember:IAMMember")}
+    assert IMAGE_READER_ROLE not in project_roles
+    grants = plan.by_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+    # Both pools' accounts, on each repository.
+    assert sorted(
+        (g.inputs["project"], g.inputs["location"], g.inputs["repository"]) for g in grants
+    ) == sorted(
+        [
+            ("my-gcp-project", "us-central1", "sandbox-images"),
+            ("shared-images", "europe-west4", "base"),
+        ]
+        * 2
+    )
+    assert {g.inputs["role"] for g in grants} == {IMAGE_READER_ROLE}
+    pool = plan.one(POOL, "sandbox-pool-pool")
+    sandbox_sa = plan.one("gcp:serviceaccount/account:Account", "sandbox-pool-sa")
+    mine = [g.urn for g in grants if sandbox_sa.urn in g.dependencies]
+    assert len(mine) == 2 and set(mine) <= set(pool.dependencies)
+
+
+def test_a_repository_that_is_not_one_is_refused() -> None:
+    plan = run(cluster={"nodeImageRepositories": ["docker.io/library"]})
+    assert plan.error is not None and "cluster.nodeImageRepositories[0]" in plan.error
