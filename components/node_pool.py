@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
 
 from . import constants as c
 from .capacity import CapacityPlan
+from .machines import hyperdisk_only
 from .node_identity import node_account_id, node_service_account
 from .settings import ClusterSettings, PlatformSettings
 
@@ -34,6 +36,25 @@ def initial_node_count(cluster: ClusterSettings, min_nodes: int, zones: Sequence
     """
     zone_count = len(zones) or cluster.zone_count
     return max(1, math.ceil(min_nodes / zone_count))
+
+
+def sandbox_storage_class(
+    name: str, settings: PlatformSettings, opts: pulumi.ResourceOptions
+) -> k8s.storage.v1.StorageClass | None:
+    """A hyperdisk-balanced StorageClass for sandbox volumes on a Hyperdisk-only pool (C4,
+    N4…); preflight makes their PVCs name it. Retain: a deleted claim never takes the disk."""
+    if not settings.cluster.is_gke or not hyperdisk_only(settings.node_pool.machine.series):
+        return None
+    return k8s.storage.v1.StorageClass(
+        f"{name}-hyperdisk",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=c.HYPERDISK_STORAGE_CLASS),
+        provisioner="pd.csi.storage.gke.io",
+        parameters={"type": "hyperdisk-balanced"},
+        volume_binding_mode="WaitForFirstConsumer",
+        allow_volume_expansion=True,
+        reclaim_policy="Retain",
+        opts=opts,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,12 @@ from .control_plane import (
 )
 from .gateway import Gateway, GatewayArgs, gateway_exports
 from .isolation import IsolationRuntime, IsolationRuntimeArgs, isolation_exports
-from .node_pool import SandboxNodePool, SandboxNodePoolArgs, sandbox_placement
+from .node_pool import (
+    SandboxNodePool,
+    SandboxNodePoolArgs,
+    sandbox_placement,
+    sandbox_storage_class,
+)
 from .platform_contract import contract_exports
 from .preflight import preflight
 from .router import Router, RouterArgs, router_exports
@@ -68,6 +73,9 @@ class SandboxPlatform(pulumi.ComponentResource):
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
+
+        # Sandbox volumes on a Hyperdisk-only pool need a class its nodes can attach.
+        self.storage_class = sandbox_storage_class(f"{name}-storage", s, k8s)
 
         # kata-deploy + RuntimeClasses; only the DaemonSet waits for the sandbox pool.
         self.isolation = IsolationRuntime(

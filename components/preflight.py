@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 
 from . import constants as c
 from .capacity import CapacityPlan, plan_capacity
+from .machines import DISK_TYPES, hyperdisk_only
 from .release_manifest import ReleaseManifest, load_manifest
 from .settings import PlatformSettings, SettingsError
 
@@ -73,6 +74,11 @@ def preflight(settings: PlatformSettings) -> Preflight:
     return Preflight(settings, capacity, tuple(warnings), control_plane_manifest=manifest)
 
 
+# GKE's preinstalled StorageClasses, all Persistent Disk (GKE docs, "Persistent volumes and
+# dynamic provisioning": standard-rwo = pd-balanced, premium-rwo = pd-ssd, standard = pd-standard).
+GKE_PD_STORAGE_CLASSES = ("standard-rwo", "premium-rwo", "standard")
+
+
 def gke_errors(settings: PlatformSettings) -> list[str]:
     """What GKE or the cluster autoscaler would make fail later, found before registration."""
     if not settings.cluster.is_gke or settings.role == "tenant":
@@ -96,8 +102,36 @@ def gke_errors(settings: PlatformSettings) -> list[str]:
             "running node, so the cluster autoscaler never adds the first one; set "
             "nodePool.minNodes to 1 or more"
         )
+    supported = DISK_TYPES.get(pool.machine.series)
+    if supported and pool.disk_type not in supported:  # series NodePoolSettings leaves
+        errors.append(
+            f"nodePool.diskType '{pool.disk_type}' cannot be attached to "
+            f"{pool.machine.series.upper()} machines, which take {', '.join(supported)}; set "
+            f"nodePool.diskType: {supported[0]}"
+        )
+    if hyperdisk_only(pool.machine.series):
+        errors.extend(storage_class_errors(settings))
     if cl.mode == "existing":
         errors.extend(adopted_cluster_errors(settings))
+    return errors
+
+
+def storage_class_errors(settings: PlatformSettings) -> list[str]:
+    """On a Hyperdisk-only pool (C4, N4…) a PVC of GKE's default StorageClasses (standard-rwo
+    is pd-balanced) never attaches, so the sandbox never becomes Ready."""
+    series = settings.node_pool.machine.series.upper()
+    errors = []
+    for key, i, w in settings.sandboxes.workloads:
+        for j, volume in enumerate(w.storage):
+            if volume.type != "persistentVolumeClaim":
+                continue
+            if volume.storage_class in GKE_PD_STORAGE_CLASSES or volume.storage_class is None:
+                errors.append(
+                    f"sandboxes.{key}[{i}].storage[{j}].storageClass is "
+                    f"{volume.storage_class or 'null (the cluster default, pd-balanced)'}, a "
+                    f"Persistent Disk class that {series} nodes cannot attach; set it to "
+                    f"{c.HYPERDISK_STORAGE_CLASS} (this stack creates it for Hyperdisk pools)"
+                )
     return errors
 
 

@@ -11,7 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..machines import MachineSpec, machine_spec
+from ..machines import DISK_TYPES, MachineSpec, machine_spec
 from .base import Dns1123Name, _Model
 
 
@@ -238,9 +238,13 @@ class NodePoolSettings(_Model):
                 f"{NODE_POOL_NAME_MAX}"
             )
         spec = self.machine  # raises a ValueError naming nodePool.machineType
-        if spec.series in ("c4", "n4") and self.disk_type != "hyperdisk-balanced":
+        supported = DISK_TYPES.get(spec.series)
+        # A series that cannot nest is refused for Kata first (settings cross-layer checks);
+        # for gVisor its disks are checked in components/preflight.py.
+        if spec.nested_virtualization and supported and self.disk_type not in supported:
             raise ValueError(
-                f"nodePool.diskType '{self.disk_type}' is not supported by {spec.series.upper()} "
-                "machines; set nodePool.diskType: hyperdisk-balanced"
+                f"nodePool.diskType '{self.disk_type}' cannot be attached to "
+                f"{spec.series.upper()} machines, which take {', '.join(supported)}; set "
+                f"nodePool.diskType: {supported[0]}"
             )
         return self

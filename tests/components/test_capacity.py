@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import run
+from helpers import config, run
 
 from components.capacity import quantity
-from offline.engine import Plan
+from offline.engine import Plan, evaluate
 
 POOL = "gcp:container/nodePool:NodePool"
 NO_SANDBOXES = {"templates": [], "warmPools": [], "sandboxes": []}
@@ -65,7 +65,11 @@ def test_dev_pool_figures_worked_out_by_hand(dev_plan: Plan) -> None:
 
 
 def test_c4_standard_8_where_the_kata_figure_was_measured() -> None:
-    plan = run(nodePool={"machineType": "c4-standard-8", "diskType": "hyperdisk-balanced"})
+    cfg = config(nodePool={"machineType": "c4-standard-8", "diskType": "hyperdisk-balanced"})
+    # C4 attaches Hyperdisk only: the VS Code sandbox's volume uses the platform's class.
+    storage = cfg["agent-sandbox-platform:sandboxes"]["sandboxes"][0]["storage"][0]
+    storage["storageClass"] = "sandbox-hyperdisk-balanced"
+    plan = evaluate(cfg, stack="dev")
     # c4-standard-8: 8 vCPU, 30 GiB = 30720 MiB. GKE reserves
     #   1024 + 819.2 + 819.2 + 6% of 14336 (860.16) + 100 = 3622.56 -> 27097.44 MiB allocatable;
     #   - 1024 = 26073.44; // 1157 = 22 (22 x 1157 = 25454, 23 x 1157 = 26611).

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import config, run
+from helpers import ADOPTABLE_CLUSTER, config, run
 
 from offline.engine import Plan, evaluate
 
@@ -88,15 +88,7 @@ def test_kubeconfig_stack_registers_no_gcp_resource(local_plan: Plan) -> None:
     assert provider["context"] == "minikube"
 
 
-# What getCluster answers for an adopted cluster with everything the platform needs (the
-# provider's field names; offline/engine.py answers an undescribed cluster with none of it).
-READY_CLUSTER = {
-    "workloadIdentityConfigs": [{"workloadPool": "my-gcp-project.svc.id.goog"}],
-    "networkingMode": "VPC_NATIVE",
-    "gatewayApiConfigs": [{"channel": "CHANNEL_STANDARD"}],
-    "datapathProvider": "ADVANCED_DATAPATH",
-    "networkPolicies": [],
-}
+READY_CLUSTER = ADOPTABLE_CLUSTER
 
 
 def adopt(cluster: dict | None = None, **sections: object) -> Plan:
