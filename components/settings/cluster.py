@@ -205,7 +205,11 @@ class NodePoolSettings(_Model):
     # N1 needs Haswell or later for nested virtualization; None lets GKE choose (or we pin
     # Haswell for N1).
     min_cpu_platform: str | None = None
-    threads_per_core: Literal[1, 2] = 2
+    # 1 turns SMT off: sandboxes run untrusted code, and SMT siblings share a core's caches and
+    # execution units with whatever runs on the other thread (Compute Engine recommends one
+    # thread per core for such VMs). The nodes then schedule half the vCPUs, billed for all
+    # (the capacity plan counts it). 2 doubles the CPU for trusted workloads.
+    threads_per_core: Literal[1, 2] = 1
     min_nodes: int = Field(1, ge=0)
     max_nodes: int = Field(3, ge=1)
     disk_size_gb: int = Field(200, ge=10)
