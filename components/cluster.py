@@ -28,6 +28,19 @@ REQUIRED_APIS = (
     "iam.googleapis.com",
     "artifactregistry.googleapis.com",
 )
+# What the deployer's identity needs on the project for mode create (docs/gke.md "Deployer
+# roles"); iam.serviceAccountUser lets it create pools that run as the node accounts.
+DEPLOYER_ROLES = (
+    "roles/container.admin",
+    "roles/compute.networkAdmin",
+    "roles/iam.serviceAccountAdmin",
+    "roles/iam.serviceAccountUser",
+    "roles/resourcemanager.projectIamAdmin",
+    "roles/artifactregistry.admin",
+    "roles/serviceusage.serviceUsageAdmin",
+)
+# The org policy that forbids nested virtualization (Kata pools need it off).
+NESTED_VIRTUALIZATION_CONSTRAINT = "constraints/compute.disableNestedVirtualization"
 # The managed Agent Sandbox add-on serves agents.x-k8s.io v1beta1 from this GKE version on.
 MANAGED_ADDON_MIN_MASTER_VERSION = "1.36.3-gke.1767000"
 
@@ -282,6 +295,15 @@ class Cluster(pulumi.ComponentResource):
         )
         ca = cluster.master_auth.apply(lambda a: a.cluster_ca_certificate or "")
         return cluster.endpoint, ca, cluster.id
+
+
+def cluster_egress_exclusions(cluster: Cluster) -> list[pulumi.Output[str]]:
+    """What sandbox egress must never reach beyond the private ranges: the control plane's
+    public endpoint. (Private nodes have no external IPs; node and pod ranges are RFC 1918 and
+    already excluded.)"""
+    if cluster.endpoint is None:
+        return []
+    return [cluster.endpoint.apply(lambda ip: f"{ip}/32")]
 
 
 def enable_apis(

@@ -9,7 +9,7 @@ import pulumi
 
 from . import constants as c
 from .admission import AdmissionBackstop, AdmissionBackstopArgs
-from .cluster import Cluster, ClusterArgs
+from .cluster import Cluster, ClusterArgs, cluster_egress_exclusions
 from .control_plane import (
     ControlPlane,
     ControlPlaneArgs,
@@ -145,6 +145,7 @@ class SandboxPlatform(pulumi.ComponentResource):
                 runtime=self.isolation.ready,
                 node_pool=self.node_pool.node_pool if self.node_pool else None,
                 guarded_by=[self.admission] if self.admission else (),
+                blocked_egress=cluster_egress_exclusions(self.cluster),
             ),
             k8s,
         )

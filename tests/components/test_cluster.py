@@ -210,3 +210,45 @@ def test_an_open_control_plane_must_be_asked_for() -> None:
     assert plan.error is not None and "cluster.masterAuthorizedNetworks" in plan.error
     bad = run(cluster={"masterAuthorizedNetworks": ["not-a-cidr"]})
     assert bad.error is not None and "cluster.masterAuthorizedNetworks[0]" in bad.error
+
+
+def test_preview_says_what_a_first_gke_deploy_needs(dev_plan: Plan, local_plan: Plan) -> None:
+    # Issue 12.11: APIs, the nested-virtualization org policy, the deployer's roles (incl.
+    # iam.serviceAccountUser on the node accounts) and credentials.
+    from offline.plan_view import render
+
+    text = render(dev_plan)
+    for part in (
+        "container.googleapis.com",
+        "constraints/compute.disableNestedVirtualization",
+        "roles/iam.serviceAccountUser",
+        "Application Default Credentials",
+        "Not proven offline",
+    ):
+        assert part in text
+    assert "First deploy on GKE" not in render(local_plan)
+
+
+def test_sandbox_egress_never_reaches_the_cluster_endpoint(dev_plan: Plan) -> None:
+    # Issue 18.5: the API server's public address is outside the private ranges sandbox
+    # egress already excludes. Every rule that opens the internet (NetworkPolicies are a union)
+    # must except it: the baseline and per-sandbox policies and each template's policy.
+    from offline.engine import MOCK_ENDPOINT
+
+    endpoint = f"{MOCK_ENDPOINT}/32"
+    policies = [
+        r.inputs["spec"] for r in dev_plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    ]
+    templates = [
+        r.inputs["spec"]["networkPolicy"]
+        for r in dev_plan.by_type("kubernetes:extensions.agents.x-k8s.io/v1beta1:SandboxTemplate")
+    ]
+    assert policies and templates
+    for spec in (*policies, *templates):
+        blocks = [
+            peer["ipBlock"]
+            for rule in spec.get("egress", [])
+            for peer in rule.get("to", [])
+            if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"
+        ]
+        assert blocks and all(endpoint in b["except"] for b in blocks)
