@@ -120,8 +120,9 @@ class Workload:
 ASSUMPTIONS = (
     "sized on resources.requests: limits above requests overcommit the node, and a sandbox "
     "that uses its limits can be OOM-killed or throttled",
-    "memory per Kata sandbox is isolation.capacity.hostMemoryPerSandboxMib (measured for Kata "
-    "on c4-standard-8), at least podFixed + requests",
+    "memory per sandbox is isolation.capacity.hostMemoryPerSandboxMib (measured for Kata on "
+    "c4-standard-8), at least podFixed + requests; gVisor pools use the same floor, which "
+    "under-counts their density rather than overcommitting",
     "allocatable follows GKE's documented reservation on the machine's memory; the kubelet's "
     "capacity is somewhat lower (kernel), which isolation.capacity.reservedMemoryMib absorbs",
     "a fluid bound: bin-packing leftovers are not counted",
