@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
 import pulumi_gcp as gcp
 
 from . import constants as c
@@ -143,12 +142,9 @@ def adopted_cluster_errors(settings: PlatformSettings) -> list[str]:
     enforced only by Dataplane V2 or Calico, otherwise sandbox egress is silently open.
     """
     cl = settings.cluster
-    found: Any = gcp.container.get_cluster(
-        name=cl.name,
-        location=cl.location,
-        project=cl.project,
-        opts=pulumi.InvokeOptions(),
-    )
+    # A cluster GKE does not know (or the deployer may not read) fails this invoke with the
+    # provider's own error, which names the cluster.
+    found: Any = gcp.container.get_cluster(name=cl.name, location=cl.location, project=cl.project)
     where = f"{cl.name} --location {cl.location} --project {cl.project}"
     errors = []
 

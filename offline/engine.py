@@ -212,18 +212,22 @@ class PlatformMocks(pulumi_mocks.Mocks):
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         if args.token == "gcp:container/getCluster:getCluster":
-            # An adopted cluster is known only through ``gke_clusters``: offline, nothing else
-            # can say whether it has Workload Identity, Gateway API or NetworkPolicy
-            # enforcement, so an undescribed cluster answers with none of them (less, not more).
-            name = args.args.get("name")
-            described = dict(self.gke_clusters.get(str(name), {}))
+            # An adopted cluster is known only through ``gke_clusters``: offline, nothing can
+            # say whether it has Workload Identity, Gateway API or NetworkPolicy enforcement,
+            # so an undescribed cluster is an error, as a cluster GKE does not know would be.
+            name = str(args.args.get("name"))
+            if name not in self.gke_clusters:
+                raise ProviderRejectedError(
+                    f"offline engine: no description of GKE cluster '{name}' (pass "
+                    "gke_clusters to evaluate); the offline engine cannot read GKE"
+                )
             return {
                 "id": f"projects/{args.args.get('project')}/locations/"
                 f"{args.args.get('location')}/clusters/{name}",
                 "name": name,
                 "endpoint": MOCK_ENDPOINT,
                 "masterAuths": [{"clusterCaCertificate": MOCK_CA}],
-                **described,
+                **self.gke_clusters[name],
             }, []
         return {}, []
 
