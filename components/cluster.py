@@ -54,13 +54,8 @@ def gke_kubeconfig(
     name: str, endpoint: str, ca_certificate: str, application_default: bool = True
 ) -> str:
     """A kubeconfig that authenticates through gcloud's exec plugin: no credential inside."""
-    args = (
-        f"""
-      args:
-      - {GKE_AUTH_ADC_FLAG}"""
-        if application_default
-        else ""
-    )
+    # ADC (key file, workload identity federation) instead of gcloud's own login.
+    args = f"\n      args:\n      - {GKE_AUTH_ADC_FLAG}" if application_default else ""
     return f"""apiVersion: v1
 kind: Config
 clusters:

@@ -65,10 +65,16 @@ def test_cluster_is_protected_in_pulumi_too(dev_plan: Plan) -> None:
 
 def test_kubeconfig_uses_application_default_credentials_by_default(dev_plan: Plan) -> None:
     # Issue 12.9: CI authenticates with ADC (key file or workload identity federation).
-    kubeconfig = dev_plan.one(PROVIDER).inputs["kubeconfig"]
-    assert "- --use_application_default_credentials" in kubeconfig
-    gcloud = run(cluster={"kubeCredentials": "gcloud"}).one(PROVIDER).inputs["kubeconfig"]
-    assert "use_application_default_credentials" not in gcloud
+    import yaml
+
+    def exec_config(plan: Plan) -> dict:
+        kubeconfig = yaml.safe_load(plan.one(PROVIDER).inputs["kubeconfig"])
+        return kubeconfig["users"][0]["user"]["exec"]
+
+    adc = exec_config(dev_plan)
+    assert adc["command"] == "gke-gcloud-auth-plugin"
+    assert adc["args"] == ["--use_application_default_credentials"]
+    assert "args" not in exec_config(run(cluster={"kubeCredentials": "gcloud"}))
 
 
 def test_default_pool_runs_as_the_system_identity(dev_plan: Plan) -> None:
