@@ -2,7 +2,9 @@
 
 Where each figure comes from (the README's "Capacity plan" repeats this):
 
-- **Machine size**: vCPUs and memory of ``nodePool.machineType`` (``machines.py``).
+- **Machine size**: vCPUs and memory of ``nodePool.machineType`` (``machines.py``). With
+  ``nodePool.threadsPerCore: 1`` (Kata pools; SMT off) the node sees one thread per core, so
+  half the vCPUs are schedulable while all of them are billed.
 - **Allocatable**: what GKE Standard leaves for pods after its own reservation (GKE docs, "Node
   allocatable resources"): memory 25% of the first 4 GiB, 20% of the next 4, 10% of the next 8,
   6% of the next 112 and 2% above 128 GiB, plus a 100 MiB eviction threshold; CPU 6% of the
@@ -114,10 +116,25 @@ class Workload:
     limited_by: str
 
 
+# What the plan assumes; repeated in its output so a reviewer reads them next to the figures.
+ASSUMPTIONS = (
+    "sized on resources.requests: limits above requests overcommit the node, and a sandbox "
+    "that uses its limits can be OOM-killed or throttled",
+    "memory per sandbox is isolation.capacity.hostMemoryPerSandboxMib (measured for Kata on "
+    "c4-standard-8), at least podFixed + requests; gVisor pools use the same floor, which "
+    "under-counts their density rather than overcommitting",
+    "allocatable follows GKE's documented reservation on the machine's memory; the kubelet's "
+    "capacity is somewhat lower (kernel), which isolation.capacity.reservedMemoryMib absorbs",
+    "a fluid bound: bin-packing leftovers are not counted",
+)
+
+
 @dataclass(frozen=True)
 class CapacityPlan:
     machine_type: str
     vcpus: int
+    # vCPUs the kubelet can schedule: vcpus, or half of them with threadsPerCore 1.
+    schedulable_vcpus: int
     memory_mib: int
     allocatable_memory_mib: int
     allocatable_cpu_millis: int
@@ -133,6 +150,7 @@ class CapacityPlan:
     declared: int
     nodes_needed: int
     workloads: tuple[Workload, ...]
+    assumptions: tuple[str, ...] = ASSUMPTIONS
 
     @property
     def fits(self) -> bool:
@@ -237,7 +255,9 @@ def plan_capacity(settings: PlatformSettings) -> CapacityPlan | None:
     pool, cap = settings.node_pool, settings.isolation.capacity
     spec = pool.machine
     alloc_memory = gke_allocatable_memory_mib(spec.memory_mib)
-    alloc_cpu = gke_allocatable_cpu_millis(spec.vcpus)
+    smt_off = settings.isolation.runtime == "kata" and pool.threads_per_core == 1
+    schedulable = max(1, spec.vcpus // 2) if smt_off else spec.vcpus
+    alloc_cpu = gke_allocatable_cpu_millis(schedulable)
     budget_memory = max(Fraction(0), alloc_memory - cap.reserved_memory_mib)
     budget_cpu = max(Fraction(0), alloc_cpu - cap.reserved_cpu_millis)
 
@@ -268,6 +288,7 @@ def plan_capacity(settings: PlatformSettings) -> CapacityPlan | None:
     return CapacityPlan(
         machine_type=spec.name,
         vcpus=spec.vcpus,
+        schedulable_vcpus=schedulable,
         memory_mib=spec.memory_mib,
         allocatable_memory_mib=math.floor(alloc_memory),
         allocatable_cpu_millis=math.floor(alloc_cpu),

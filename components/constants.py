@@ -174,6 +174,9 @@ SANDBOX_POOL_TAINT_VALUE = "true"
 SANDBOX_POOL_TAINT_EFFECT = "NoSchedule"
 SYSTEM_POOL_LABEL = "agent-sandbox.dev/pool"
 SYSTEM_POOL_LABEL_VALUE = "system"
+# StorageClass (hyperdisk-balanced) the platform creates for sandbox volumes on Hyperdisk-only
+# pools (C4, N4…), whose nodes attach none of GKE's preinstalled Persistent Disk classes.
+HYPERDISK_STORAGE_CLASS = "sandbox-hyperdisk-balanced"
 GKE_NODEPOOL_LABEL = "cloud.google.com/gke-nodepool"
 
 # --- common labels --------------------------------------------------------------------------

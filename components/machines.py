@@ -34,6 +34,29 @@ _NOT_SUPPORTED: dict[str, str] = {
     "m4": "M-series (memory-optimized) machines do not support nested virtualization",
 }
 SUPPORTED_SERIES = tuple(_INTEL)
+
+# Disk types each series can attach, boot disk and volumes alike (Compute Engine docs, "Machine
+# families resource and comparison guide" / per-series "Supported disk types": C3 has no
+# Standard Persistent Disk; C4 and N4 take Hyperdisk only). Series not listed (gVisor pools on
+# other series) are not checked.
+DISK_TYPES: dict[str, tuple[str, ...]] = {
+    "n1": ("pd-standard", "pd-balanced", "pd-ssd"),
+    "n2": ("pd-standard", "pd-balanced", "pd-ssd"),
+    "c2": ("pd-standard", "pd-balanced", "pd-ssd"),
+    "c3": ("pd-balanced", "pd-ssd", "hyperdisk-balanced"),
+    "c3d": ("pd-balanced", "pd-ssd", "hyperdisk-balanced"),
+    "c4": ("hyperdisk-balanced",),
+    "c4d": ("hyperdisk-balanced",),
+    "n4": ("hyperdisk-balanced",),
+    "n4d": ("hyperdisk-balanced",),
+}
+
+
+def hyperdisk_only(series: str) -> bool:
+    """A series whose VMs attach no Persistent Disk, so no GKE default StorageClass works."""
+    return DISK_TYPES.get(series, ()) == ("hyperdisk-balanced",)
+
+
 # Sizing for series we do not run Kata on (gVisor pools may still use them).
 _GENERIC_SHAPES = {"standard": 4.0, "highmem": 8.0, "highcpu": 1.0}
 

@@ -3,15 +3,20 @@ gVisor), tainted so that only sandbox pods land there, hardened, with its own no
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
 
 from . import constants as c
 from .capacity import CapacityPlan
+from .machines import hyperdisk_only
 from .node_identity import node_account_id, node_service_account
-from .settings import PlatformSettings
+from .settings import ClusterSettings, PlatformSettings
+from .settings.gcp_rules import NODE_POOL_LOGICAL_SUFFIX
 
 # Create-time properties: a change must replace the pool, never drift or fail in place.
 REPLACE_ON_CHANGES = [
@@ -20,6 +25,37 @@ REPLACE_ON_CHANGES = [
     "nodeConfig.sandboxConfig",
     "nodeConfig.machineType",
 ]
+
+
+def initial_node_count(cluster: ClusterSettings, min_nodes: int, zones: Sequence[str]) -> int:
+    """Nodes per zone a pool starts with: enough for its minimum, and never zero.
+
+    Terraform sends ``initial_node_count`` 0 when it is unset (expandNodePool), and the
+    cluster autoscaler adds nodes only for pending pods that fit its template of a node; a
+    Kata pod selects labels kata-deploy writes on running nodes, which no template has. So a
+    pool starts at its minimum (GKE counts ``initial_node_count`` per zone).
+    """
+    zone_count = len(zones) or cluster.zone_count
+    return max(1, math.ceil(min_nodes / zone_count))
+
+
+def sandbox_storage_class(
+    name: str, settings: PlatformSettings, opts: pulumi.ResourceOptions
+) -> k8s.storage.v1.StorageClass | None:
+    """A hyperdisk-balanced StorageClass for sandbox volumes on a Hyperdisk-only pool (C4,
+    N4…); preflight makes their PVCs name it. Retain: a deleted claim never takes the disk."""
+    if not settings.cluster.is_gke or not hyperdisk_only(settings.node_pool.machine.series):
+        return None
+    return k8s.storage.v1.StorageClass(
+        f"{name}-hyperdisk",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=c.HYPERDISK_STORAGE_CLASS),
+        provisioner="pd.csi.storage.gke.io",
+        parameters={"type": "hyperdisk-balanced"},
+        volume_binding_mode="WaitForFirstConsumer",
+        allow_volume_expansion=True,
+        reclaim_policy="Retain",
+        opts=opts,
+    )
 
 
 @dataclass(frozen=True)
@@ -67,6 +103,8 @@ class SandboxNodePoolArgs:
     settings: PlatformSettings
     cluster_name: pulumi.Input[str]
     capacity: CapacityPlan
+    # The project APIs (components/cluster.py); the pool's identity needs IAM's.
+    apis: Sequence[pulumi.Resource] = ()
 
 
 class SandboxNodePool(pulumi.ComponentResource):
@@ -81,12 +119,19 @@ class SandboxNodePool(pulumi.ComponentResource):
         assert cl.project and cl.location
         child = pulumi.ResourceOptions(parent=self)
         sa_email: pulumi.Input[str]
-        sa_email = (
-            pool.service_account
-            or node_service_account(
-                name, node_account_id(cl.name, "sandbox"), cl.project, self
-            ).email
-        )
+        bindings: tuple[pulumi.Resource, ...] = ()
+        if pool.service_account:
+            sa_email = pool.service_account
+        else:
+            identity = node_service_account(
+                name,
+                node_account_id(cl.name, "sandbox"),
+                cl.project,
+                self,
+                cl.node_image_repositories,
+                depends_on=args.apis,
+            )
+            sa_email, bindings = identity.account.email, identity.bindings
 
         node_cfg = gcp.container.NodePoolNodeConfigArgs
         min_cpu = pool.min_cpu_platform
@@ -105,14 +150,15 @@ class SandboxNodePool(pulumi.ComponentResource):
             else None  # GKE Sandbox pools carry their own sandbox.gke.io/runtime taint
         )
         self.node_pool = gcp.container.NodePool(
-            f"{name}-pool",
-            # A prefix, not a fixed name: a replacement is created before the old pool goes, so
-            # sandboxes have somewhere to reschedule.
-            name_prefix=f"{pool.name}-",
+            # No name: pulumi-gcp autonames it <logical name>-<7 hex>, so a replacement is
+            # created before the old pool goes and sandboxes have somewhere to reschedule.
+            # (name_prefix would fail: autonaming sets name too, and Terraform refuses both.)
+            f"{pool.name}{NODE_POOL_LOGICAL_SUFFIX}",
             project=cl.project,
             location=cl.location,
             cluster=args.cluster_name,
             node_locations=pool.zones or None,
+            initial_node_count=initial_node_count(cl, pool.min_nodes, pool.zones),
             autoscaling=gcp.container.NodePoolAutoscalingArgs(
                 total_min_node_count=pool.min_nodes,
                 total_max_node_count=pool.max_nodes,
@@ -156,6 +202,13 @@ class SandboxNodePool(pulumi.ComponentResource):
                 ),
                 metadata={"disable-legacy-endpoints": "true"},
             ),
-            opts=child.merge(pulumi.ResourceOptions(replace_on_changes=REPLACE_ON_CHANGES)),
+            opts=child.merge(
+                pulumi.ResourceOptions(
+                    replace_on_changes=REPLACE_ON_CHANGES,
+                    # GKE cannot resize through initial_node_count; the autoscaler owns the size.
+                    ignore_changes=["initialNodeCount"],
+                    depends_on=list(bindings),
+                )
+            ),
         )
         self.register_outputs({"nodePool": self.node_pool.name})

@@ -9,7 +9,7 @@ import pulumi
 
 from . import constants as c
 from .admission import AdmissionBackstop, AdmissionBackstopArgs
-from .cluster import Cluster, ClusterArgs
+from .cluster import Cluster, ClusterArgs, cluster_egress_exclusions
 from .control_plane import (
     ControlPlane,
     ControlPlaneArgs,
@@ -18,7 +18,12 @@ from .control_plane import (
 )
 from .gateway import Gateway, GatewayArgs, gateway_exports
 from .isolation import IsolationRuntime, IsolationRuntimeArgs, isolation_exports
-from .node_pool import SandboxNodePool, SandboxNodePoolArgs, sandbox_placement
+from .node_pool import (
+    SandboxNodePool,
+    SandboxNodePoolArgs,
+    sandbox_placement,
+    sandbox_storage_class,
+)
 from .platform_contract import contract_exports
 from .preflight import preflight
 from .router import Router, RouterArgs, router_exports
@@ -75,9 +80,14 @@ class SandboxPlatform(pulumi.ComponentResource):
             assert checked.capacity is not None
             self.node_pool = SandboxNodePool(
                 f"{name}-sandbox-pool",
-                SandboxNodePoolArgs(s, self.cluster.cluster_name, checked.capacity),
+                SandboxNodePoolArgs(
+                    s, self.cluster.cluster_name, checked.capacity, apis=self.cluster.apis
+                ),
                 pulumi.ResourceOptions(parent=self),
             )
+
+        # Sandbox volumes on a Hyperdisk-only pool need a class its nodes can attach.
+        self.storage_class = sandbox_storage_class(f"{name}-storage", s, k8s)
 
         # kata-deploy + RuntimeClasses; only the DaemonSet waits for the sandbox pool.
         self.isolation = IsolationRuntime(
@@ -147,10 +157,15 @@ class SandboxPlatform(pulumi.ComponentResource):
                 k8s,
             )
         # Each tenant's boundary (namespace, Pod Security, quota, limits, deploy Role).
+        blocked_egress = cluster_egress_exclusions(self.cluster)
         self.tenants = {
             t.namespace: TenantBoundary(
                 f"{name}-tenant-{t.namespace}",
-                TenantBoundaryArgs(t, guarded_by=[self.admission] if self.admission else ()),
+                TenantBoundaryArgs(
+                    t,
+                    guarded_by=[self.admission] if self.admission else (),
+                    blocked_egress=blocked_egress,
+                ),
                 k8s,
             )
             for t in s.tenants
@@ -167,6 +182,7 @@ class SandboxPlatform(pulumi.ComponentResource):
                 runtime=self.isolation.ready,
                 node_pool=self.node_pool.node_pool if self.node_pool else None,
                 guarded_by=[self.admission] if self.admission else (),
+                blocked_egress=blocked_egress,
             ),
             k8s,
         )

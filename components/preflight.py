@@ -4,9 +4,13 @@ derived figures, and the warnings a reviewer must see."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import pulumi_gcp as gcp
 
 from . import constants as c
 from .capacity import SYSTEM_PODS_PER_NODE, CapacityPlan, plan_capacity
+from .machines import DISK_TYPES, hyperdisk_only
 from .release_manifest import ReleaseManifest, load_manifest
 from .settings import PlatformSettings, SettingsError
 
@@ -22,6 +26,9 @@ class Preflight:
 
 def preflight(settings: PlatformSettings) -> Preflight:
     warnings: list[str] = []
+    errors = gke_errors(settings)
+    if errors:
+        raise SettingsError("invalid stack settings:\n" + "\n".join(f"  - {e}" for e in errors))
     capacity = plan_capacity(settings)
     if capacity is not None:
         _no_room_on_a_node(settings, capacity)
@@ -98,6 +105,121 @@ def _no_room_on_a_node(settings: PlatformSettings, capacity: CapacityPlan) -> No
             "larger nodePool.machineType"
         )
     raise SettingsError(f"invalid stack settings:\n  - the sandbox pool has no room: {why}")
+
+
+# GKE's preinstalled StorageClasses, all Persistent Disk (GKE docs, "Persistent volumes and
+# dynamic provisioning": standard-rwo = pd-balanced, premium-rwo = pd-ssd, standard = pd-standard).
+GKE_PD_STORAGE_CLASSES = ("standard-rwo", "premium-rwo", "standard")
+
+
+def gke_errors(settings: PlatformSettings) -> list[str]:
+    """What GKE or the cluster autoscaler would make fail later, found before registration."""
+    if not settings.cluster.is_gke or settings.role == "tenant":
+        return []
+    errors = []
+    cl, pool = settings.cluster, settings.node_pool
+    if cl.mode == "create" and not cl.master_authorized_networks:
+        errors.append(
+            "cluster.masterAuthorizedNetworks is empty: the control plane's public endpoint "
+            "would be open to the internet (and to code in sandboxes); list the networks your "
+            "deployers and CI reach it from, e.g. [203.0.113.0/24] (0.0.0.0/0 opens it "
+            "knowingly)"
+        )
+    if settings.isolation.runtime == "kata" and pool.min_nodes < 1:
+        # The autoscaler scales a pool up only for a pending pod that fits its template of a
+        # node; Kata pods select labels kata-deploy writes on running nodes, so an empty Kata
+        # pool never grows (and the warm pool and sandboxes wait forever).
+        errors.append(
+            "nodePool.minNodes is 0, but a Kata pool cannot scale up from zero nodes: Kata "
+            f"RuntimeClasses select {c.KATA_READY_LABEL}, which kata-deploy writes only on a "
+            "running node, so the cluster autoscaler never adds the first one; set "
+            "nodePool.minNodes to 1 or more"
+        )
+    supported = DISK_TYPES.get(pool.machine.series)
+    if supported and pool.disk_type not in supported:  # series NodePoolSettings leaves
+        errors.append(
+            f"nodePool.diskType '{pool.disk_type}' cannot be attached to "
+            f"{pool.machine.series.upper()} machines, which take {', '.join(supported)}; set "
+            f"nodePool.diskType: {supported[0]}"
+        )
+    if hyperdisk_only(pool.machine.series):
+        errors.extend(storage_class_errors(settings))
+    if cl.mode == "existing":
+        errors.extend(adopted_cluster_errors(settings))
+    return errors
+
+
+def storage_class_errors(settings: PlatformSettings) -> list[str]:
+    """On a Hyperdisk-only pool (C4, N4…) a PVC of GKE's default StorageClasses (standard-rwo
+    is pd-balanced) never attaches, so the sandbox never becomes Ready."""
+    series = settings.node_pool.machine.series.upper()
+    errors = []
+    for key, i, w in settings.sandboxes.workloads:
+        for j, volume in enumerate(w.storage):
+            if volume.type != "persistentVolumeClaim":
+                continue
+            if volume.storage_class in GKE_PD_STORAGE_CLASSES or volume.storage_class is None:
+                errors.append(
+                    f"sandboxes.{key}[{i}].storage[{j}].storageClass is "
+                    f"{volume.storage_class or 'null (the cluster default, pd-balanced)'}, a "
+                    f"Persistent Disk class that {series} nodes cannot attach; set it to "
+                    f"{c.HYPERDISK_STORAGE_CLASS} (this stack creates it for Hyperdisk pools)"
+                )
+    return errors
+
+
+def adopted_cluster_errors(settings: PlatformSettings) -> list[str]:
+    """What the platform needs of a cluster it adopts (cluster.mode: existing), read from GKE.
+
+    The sandbox pool uses GKE_METADATA (needs Workload Identity) and maxPodsPerNode (needs a
+    VPC-native cluster); the gateway needs the Gateway API; the sandboxes' NetworkPolicies are
+    enforced only by Dataplane V2 or Calico, otherwise sandbox egress is silently open.
+    """
+    cl = settings.cluster
+    # A cluster GKE does not know (or the deployer may not read) fails this invoke with the
+    # provider's own error, which names the cluster.
+    found: Any = gcp.container.get_cluster(name=cl.name, location=cl.location, project=cl.project)
+    where = f"{cl.name} --location {cl.location} --project {cl.project}"
+    errors = []
+
+    def first(items: Any) -> Any:
+        return items[0] if items else None
+
+    identity = first(getattr(found, "workload_identity_configs", None))
+    if not getattr(identity, "workload_pool", None):
+        errors.append(
+            f"cluster.name '{cl.name}' (cluster.mode: existing) has no Workload Identity, which "
+            "the sandbox pool's GKE_METADATA mode needs; enable it with `gcloud container "
+            f"clusters update {where} --workload-pool={cl.project}.svc.id.goog`"
+        )
+    if getattr(found, "networking_mode", None) != "VPC_NATIVE":
+        errors.append(
+            f"cluster.name '{cl.name}' (cluster.mode: existing) is not VPC-native, which the "
+            "sandbox pool's maxPodsPerNode needs; GKE cannot convert a routes-based cluster, "
+            "so create a VPC-native one (cluster.mode: create, or `gcloud container clusters "
+            "create --enable-ip-alias`)"
+        )
+    if settings.gateway.enabled:
+        gateway = first(getattr(found, "gateway_api_configs", None))
+        channel = getattr(gateway, "channel", None) if gateway is not None else None
+        if channel not in ("CHANNEL_STANDARD", "CHANNEL_EXPERIMENTAL"):
+            errors.append(
+                f"cluster.name '{cl.name}' (cluster.mode: existing) does not have the Gateway "
+                "API enabled, which gateway.enabled needs; enable it with `gcloud container "
+                f"clusters update {where} --gateway-api=standard` (or set gateway.enabled: "
+                "false)"
+            )
+    policy = first(getattr(found, "network_policies", None))
+    calico = bool(getattr(policy, "enabled", False)) if policy is not None else False
+    if getattr(found, "datapath_provider", None) != "ADVANCED_DATAPATH" and not calico:
+        errors.append(
+            f"cluster.name '{cl.name}' (cluster.mode: existing) enforces no NetworkPolicy "
+            "(neither Dataplane V2 nor Calico), so sandbox egress would be open to the cluster "
+            "and the metadata server; enable Calico with `gcloud container clusters update "
+            f"{where} --update-addons=NetworkPolicy=ENABLED` and then `gcloud container "
+            f"clusters update {where} --enable-network-policy`"
+        )
+    return errors
 
 
 def _control_plane_manifest(

@@ -63,6 +63,9 @@ class SandboxSetArgs:
     # The admission backstop: the namespace exists only once the backstop guards it, so no
     # client can create a sandbox there that admission has not checked.
     guarded_by: Sequence[pulumi.Resource] = ()
+    # Addresses sandbox egress never reaches beyond the private ranges: the cluster's public
+    # endpoint (components/cluster.py cluster_egress_exclusions).
+    blocked_egress: Sequence[pulumi.Input[str]] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +94,9 @@ def router_ingress(w: WorkloadSettings) -> list[net.NetworkPolicyIngressRuleArgs
     ]
 
 
-def sandbox_egress(allowlist: Sequence[str] = ()) -> list[net.NetworkPolicyEgressRuleArgs]:
+def sandbox_egress(
+    allowlist: Sequence[str] = (), blocked: Sequence[pulumi.Input[str]] = ()
+) -> list[net.NetworkPolicyEgressRuleArgs]:
     rules = [
         # Cluster DNS, which upstream's default template policy blocks.
         net.NetworkPolicyEgressRuleArgs(
@@ -111,11 +116,12 @@ def sandbox_egress(allowlist: Sequence[str] = ()) -> list[net.NetworkPolicyEgres
         net.NetworkPolicyEgressRuleArgs(
             to=[
                 net.NetworkPolicyPeerArgs(
-                    ip_block=net.IPBlockArgs(cidr=everything, except_=list(blocked))
+                    ip_block=net.IPBlockArgs(cidr=everything, except_=excepted)
                 )
-                for everything, blocked in (
-                    (c.PUBLIC_INTERNET_CIDR, c.BLOCKED_EGRESS_CIDRS),
-                    (c.PUBLIC_INTERNET_CIDR_V6, c.BLOCKED_EGRESS_CIDRS_V6),
+                for everything, excepted in (
+                    # The cluster endpoint (an IPv4 /32 on GKE) joins the IPv4 exceptions.
+                    (c.PUBLIC_INTERNET_CIDR, [*c.BLOCKED_EGRESS_CIDRS, *blocked]),
+                    (c.PUBLIC_INTERNET_CIDR_V6, list(c.BLOCKED_EGRESS_CIDRS_V6)),
                 )
             ]
         ),
@@ -291,7 +297,7 @@ class SandboxSet(pulumi.ComponentResource):
                 spec=net.NetworkPolicySpecArgs(
                     pod_selector=meta.LabelSelectorArgs(),
                     policy_types=["Ingress", "Egress"],
-                    egress=sandbox_egress(),
+                    egress=sandbox_egress(blocked=args.blocked_egress),
                 ),
                 opts=child.merge(pulumi.ResourceOptions(depends_on=in_namespace)),
             )
@@ -317,7 +323,8 @@ class SandboxSet(pulumi.ComponentResource):
                     service=t.service,
                     labels={**labels, **t.labels},
                     network_policy=SandboxNetworkPolicyArgs(
-                        ingress=router_ingress(t), egress=sandbox_egress(t.egress_allowlist)
+                        ingress=router_ingress(t),
+                        egress=sandbox_egress(t.egress_allowlist, args.blocked_egress),
                     ),
                     network_policy_management="Managed",
                     env_vars_injection_policy=t.env_vars_injection_policy,
@@ -350,7 +357,7 @@ class SandboxSet(pulumi.ComponentResource):
                     ),
                     policy_types=["Ingress", "Egress"],
                     ingress=router_ingress(x),
-                    egress=sandbox_egress(x.egress_allowlist),
+                    egress=sandbox_egress(x.egress_allowlist, args.blocked_egress),
                 ),
                 opts=child.merge(pulumi.ResourceOptions(depends_on=in_namespace)),
             )

@@ -51,6 +51,8 @@ class TenantBoundaryArgs:
     tenant: TenantBoundarySettings
     # The admission backstop: the namespace exists only once the backstop guards it.
     guarded_by: Sequence[pulumi.Resource] = ()
+    # Addresses sandbox egress never reaches beyond the private ranges (the cluster endpoint).
+    blocked_egress: Sequence[pulumi.Input[str]] = ()
 
 
 class TenantBoundary(pulumi.ComponentResource):
@@ -128,7 +130,7 @@ class TenantBoundary(pulumi.ComponentResource):
             spec=net.NetworkPolicySpecArgs(
                 pod_selector=meta.LabelSelectorArgs(),
                 policy_types=["Ingress", "Egress"],
-                egress=sandbox_egress(),
+                egress=sandbox_egress(blocked=args.blocked_egress),
             ),
             opts=in_ns,
         )

@@ -8,6 +8,7 @@ provider and resource options, not only its inputs.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -54,6 +55,8 @@ class Registration:
     inputs: dict[str, Any]
     secret_paths: list[str]
     options: dict[str, Any]
+    # What the mocked provider answered (its state), e.g. an autonamed ``name``.
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_kubernetes(self) -> bool:
@@ -129,24 +132,91 @@ def _plain(value: Any, path: str, secrets: list[str]) -> Any:
     return value
 
 
+# ---------------------------------------------------------------------------------------------
+# GCP provider behaviours the mocks reproduce (DESIGN §4.5: no kinder than pulumi-gcp 10.x).
+# Each is written down once here, with its source, and tested in tests/offline/test_engine.py.
+# ---------------------------------------------------------------------------------------------
+# Autonaming. pulumi-gcp calls ``prov.SetAutonaming(255, "-")`` (provider/resources.go), which
+# gives every resource with an input string ``name`` a default of ``<logical name>-<7 random
+# hex>`` (pulumi-terraform-bridge pkg/tfbridge/info/autonaming.go: Randlen 7); the bridge skips
+# that default only where the Terraform schema declares ConflictsWith (pkg/tfbridge/schema.go
+# buildConflictsWith). pulumi-gcp's recorded test (provider/testdata/recorded/TestProviderUpgrade/
+# cluster/7.2.1/grpc.json) shows it on NodePool: ``"__defaults":["name"]``,
+# ``"name":"primarypreemptiblenodes-1339416"``. Types listed here have such a ``name``.
+GCP_AUTONAMED_TYPES = frozenset(
+    {
+        "gcp:container/cluster:Cluster",
+        "gcp:container/nodePool:NodePool",
+        "gcp:compute/router:Router",
+        "gcp:compute/routerNat:RouterNat",
+    }
+)
+# terraform-provider-google(-beta) services/container/resource_container_node_pool.go:
+# ``name``/``name_prefix`` have no ConflictsWith, so expandNodePool rejects the pair; name_prefix
+# "is limited to 40" characters of pool name (schema ValidateFunc), which GKE enforces.
+GKE_NODE_POOL_NAME_MAX = 40
+
+
+def autoname(logical_name: str, seed: str) -> str:
+    """``<logical>-<7 hex>`` as the bridge makes it; deterministic here (type + name seed)."""
+    return f"{logical_name}-{hashlib.sha256(seed.encode()).hexdigest()[:7]}"
+
+
+class ProviderRejectedError(Exception):
+    """What the real provider would answer with an error at create time."""
+
+
+def _gcp_node_pool(name: str, state: dict[str, Any]) -> None:
+    """expandNodePool (resource_container_node_pool.go), as Terraform sends the pool to GKE."""
+    if state.get("namePrefix"):
+        # With autonaming, a pool that sets namePrefix always has a name too.
+        raise ProviderRejectedError(
+            f"gcp:container/nodePool:NodePool {name}: Cannot specify both name and name_prefix "
+            "for a node_pool"
+        )
+    if len(state["name"]) > GKE_NODE_POOL_NAME_MAX:
+        raise ProviderRejectedError(
+            f"gcp:container/nodePool:NodePool {name}: name '{state['name']}' is longer than "
+            f"GKE's {GKE_NODE_POOL_NAME_MAX} characters"
+        )
+    if state.get("initialNodeCount") and state.get("nodeCount"):
+        raise ProviderRejectedError(
+            f"Cannot set both initial_node_count and node_count on node pool {state['name']}"
+        )
+    # Unset, Terraform sends InitialNodeCount 0: the pool starts with no node at all.
+    state["initialNodeCount"] = state.get("initialNodeCount") or state.get("nodeCount") or 0
+
+
 class PlatformMocks(pulumi_mocks.Mocks):
-    """Provider stand-ins: echo inputs, plus the few outputs the program reads back."""
+    """Provider stand-ins: echo inputs, plus what the providers add or refuse (see above)."""
 
     def __init__(
         self,
         stack_references: Mapping[str, Mapping[str, Any]] | None = None,
         stack_reference_secrets: Mapping[str, set[str]] | None = None,
+        gke_clusters: Mapping[str, Mapping[str, Any]] | None = None,
     ):
         self.stack_references = dict(stack_references or {})
         self.stack_reference_secrets = dict(stack_reference_secrets or {})
+        # Existing GKE clusters (by name) that getCluster describes; see ``call``.
+        self.gke_clusters = dict(gke_clusters or {})
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
         t = args.typ
+        resource_id = f"{args.name}-id"
+        if t in GCP_AUTONAMED_TYPES and not state.get("name"):
+            state["name"] = autoname(args.name, f"{t}::{args.name}")
         if t == "gcp:container/cluster:Cluster":
             state.update(endpoint=MOCK_ENDPOINT, masterAuth={"clusterCaCertificate": MOCK_CA})
+            # The id Terraform sets (recorded Create response above): the same for a cluster
+            # re-created under the same name.
+            resource_id = (
+                f"projects/{state.get('project')}/locations/{state.get('location')}/clusters/"
+                f"{state['name']}"
+            )
         elif t == "gcp:container/nodePool:NodePool":
-            state.setdefault("name", f"{state.get('namePrefix', args.name)}mock")
+            _gcp_node_pool(args.name, state)
         elif t == "gcp:serviceaccount/account:Account":
             state["email"] = f"{state['accountId']}@{state.get('project')}.iam.gserviceaccount.com"
         elif t == "random:index/randomPassword:RandomPassword":
@@ -157,17 +227,26 @@ class PlatformMocks(pulumi_mocks.Mocks):
                 raise KeyError(f"no mocked outputs for stack reference '{ref}'")
             state["outputs"] = dict(self.stack_references[ref])
             state["secretOutputNames"] = sorted(self.stack_reference_secrets.get(ref, ()))
-        return f"{args.name}-id", state
+        return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         if args.token == "gcp:container/getCluster:getCluster":
-            name = args.args.get("name")
+            # An adopted cluster is known only through ``gke_clusters``: offline, nothing can
+            # say whether it has Workload Identity, Gateway API or NetworkPolicy enforcement,
+            # so an undescribed cluster is an error, as a cluster GKE does not know would be.
+            name = str(args.args.get("name"))
+            if name not in self.gke_clusters:
+                raise ProviderRejectedError(
+                    f"offline engine: no description of GKE cluster '{name}' (pass "
+                    "gke_clusters to evaluate); the offline engine cannot read GKE"
+                )
             return {
                 "id": f"projects/{args.args.get('project')}/locations/"
                 f"{args.args.get('location')}/clusters/{name}",
                 "name": name,
                 "endpoint": MOCK_ENDPOINT,
                 "masterAuths": [{"clusterCaCertificate": MOCK_CA}],
+                **self.gke_clusters[name],
             }, []
         return {}, []
 
@@ -220,10 +299,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "replaceOnChanges": list(request.replaceOnChanges),
                     "ignoreChanges": list(request.ignoreChanges),
                     "deletedWith": request.deletedWith,
+                    "replaceWith": list(request.replace_with),
                     "additionalSecretOutputs": list(request.additionalSecretOutputs),
                     "aliases": [json_format.MessageToDict(a) for a in request.aliases],
                     "customTimeouts": json_format.MessageToDict(request.customTimeouts),
                 },
+                outputs=_plain(json_format.MessageToDict(response.object), "", []),
             )
             self.registrations.append(reg)
             self._apply(reg, response)
@@ -374,6 +455,7 @@ def evaluate(
     stack_references: Mapping[str, Mapping[str, Any]] | None = None,
     stack_reference_secrets: Mapping[str, set[str]] | None = None,
     cluster: ClusterState | None = None,
+    gke_clusters: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
     """Evaluate ``program`` (default: the project's __main__.py) with ``config``.
 
@@ -381,7 +463,9 @@ def evaluate(
     cluster); creates a real provider would fail against it end up in ``Plan.failures``.
     A settings error (pulumi.RunError) ends up in ``Plan.error``; anything else propagates.
     """
-    monitor = RecordingMonitor(PlatformMocks(stack_references, stack_reference_secrets), cluster)
+    monitor = RecordingMonitor(
+        PlatformMocks(stack_references, stack_reference_secrets, gke_clusters), cluster
+    )
     catcher = _WarningCatcher()
     logger = logging.getLogger(f"offline.{stack}")
     logger.handlers[:] = [catcher]

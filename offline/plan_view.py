@@ -10,6 +10,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from components import constants as c
+from components.cluster import DEPLOYER_ROLES, NESTED_VIRTUALIZATION_CONSTRAINT, REQUIRED_APIS
 
 from .engine import Plan, Registration
 from .graph import (
@@ -674,6 +675,24 @@ def render_warnings(plan: Plan) -> list[str]:
     return [f"Warnings ({len(plan.warnings)})", *(f"  ! {w}" for w in plan.warnings)]
 
 
+def render_first_deploy(plan: Plan) -> list[str]:
+    """What a first `pulumi up` of a GKE stack needs, and what this preview cannot prove."""
+    if not plan.by_type("gcp:container/nodePool:NodePool"):
+        return []
+    enabled = bool(plan.by_type("gcp:projects/service:Service"))
+    return [
+        "First deploy on GKE (docs/gke.md)",
+        f"  APIs: {', '.join(REQUIRED_APIS)}"
+        + (" (enabled by this stack)" if enabled else " (must already be enabled)"),
+        f"  Org policy: {NESTED_VIRTUALIZATION_CONSTRAINT} must not be enforced on the project",
+        f"  Deployer roles: {', '.join(DEPLOYER_ROLES)}",
+        "  Credentials: Application Default Credentials for pulumi-gcp and, with "
+        "cluster.kubeCredentials application-default, for gke-gcloud-auth-plugin",
+        "  Not proven offline: GKE/Compute API acceptance (quotas, machine availability in "
+        "the zones, org policies), admission, controllers, Kata on the nodes",
+    ]
+
+
 def render(plan: Plan) -> str:
     graph = dependency_graph(plan)
     sections = [
@@ -683,6 +702,9 @@ def render(plan: Plan) -> str:
         render_warnings(plan),
         render_outputs(plan),
     ]
+    first = render_first_deploy(plan)
+    if first:
+        sections.insert(-2, first)
     return "\n\n".join("\n".join(s) for s in sections) + "\n"
 
 

@@ -35,5 +35,23 @@ def config(stack: str = "dev", **sections: Any) -> dict[str, Any]:
     return cfg
 
 
-def run(stack: str = "dev", **sections: Any) -> Plan:
-    return evaluate(config(stack, **sections), stack=stack)
+def run(
+    stack: str = "dev", gke_clusters: dict[str, dict[str, Any]] | None = None, **sections: Any
+) -> Plan:
+    return evaluate(config(stack, **sections), stack=stack, gke_clusters=gke_clusters)
+
+
+# What getCluster answers for an adopted GKE cluster that has everything the platform checks
+# (components/preflight.py); offline/engine.py answers an undescribed cluster with none of it.
+ADOPTABLE_CLUSTER = {
+    "workloadIdentityConfigs": [{"workloadPool": "my-gcp-project.svc.id.goog"}],
+    "networkingMode": "VPC_NATIVE",
+    "gatewayApiConfigs": [{"channel": "CHANNEL_STANDARD"}],
+    "datapathProvider": "ADVANCED_DATAPATH",
+    "networkPolicies": [],
+}
+
+
+def adoptable(name: str = "agent-sandbox-dev") -> dict[str, dict[str, Any]]:
+    """``gke_clusters`` for ``run``: the dev stack's cluster, ready to adopt."""
+    return {name: dict(ADOPTABLE_CLUSTER)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Literal
 
 from pydantic import (
@@ -9,7 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..machines import MachineSpec, machine_spec
+from ..machines import DISK_TYPES, MachineSpec, machine_spec
 from . import gcp_rules
 from .base import Dns1123Name, _Model
 
@@ -38,6 +40,49 @@ class SystemPoolSettings(_Model):
         return self
 
 
+class MaintenanceWindowSettings(_Model):
+    """GKE's recurring maintenance window (RFC 3339 times, RFC 5545 RRULE)."""
+
+    start_time: str = Field(..., min_length=1)
+    end_time: str = Field(..., min_length=1)
+    recurrence: str = Field(..., min_length=1)
+
+
+class MaintenanceExclusionSettings(_Model):
+    name: Dns1123Name
+    start_time: str = Field(..., min_length=1)
+    end_time: str = Field(..., min_length=1)
+    # NO_UPGRADES | NO_MINOR_UPGRADES | NO_MINOR_OR_NODE_UPGRADES: the last keeps nodes (and so
+    # running sandboxes) in place.
+    scope: Literal["NO_UPGRADES", "NO_MINOR_UPGRADES", "NO_MINOR_OR_NODE_UPGRADES"] = (
+        "NO_MINOR_OR_NODE_UPGRADES"
+    )
+
+
+class MaintenanceSettings(_Model):
+    """When GKE may upgrade (and so drain) nodes: every upgrade evicts running sandboxes.
+    Terraform's maintenance_policy needs exactly one window (ExactlyOneOf), so window is
+    required; exclusions are optional."""
+
+    window: MaintenanceWindowSettings
+    exclusions: list[MaintenanceExclusionSettings] = []
+
+
+# Artifact Registry repository, as projects/<p>/locations/<l>/repositories/<r> or <l>/<r>.
+_REPOSITORY = re.compile(
+    r"^(projects/(?P<project>[a-z][-a-z0-9]{4,28}[a-z0-9])/locations/)?"
+    r"(?P<location>[a-z0-9-]+)/(repositories/)?(?P<repository>[a-z]([-a-z0-9]*[a-z0-9])?)$"
+)
+
+
+def parse_repository(value: str, project: str) -> tuple[str, str, str]:
+    """(project, location, repository) of an Artifact Registry repository setting."""
+    m = _REPOSITORY.match(value)
+    if m is None:
+        raise ValueError(value)
+    return m.group("project") or project, m.group("location"), m.group("repository")
+
+
 class KubeconfigSettings(_Model):
     """Adopt any cluster (minikube, kind, another cloud) through a kubeconfig context."""
 
@@ -63,6 +108,24 @@ class ClusterSettings(_Model):
     # GKE's managed agent-sandbox add-on installs its own CRDs (DESIGN §3 GKE).
     managed_agent_sandbox_addon: bool = False
     kubeconfig: KubeconfigSettings | None = None
+    # How gke-gcloud-auth-plugin authenticates: Application Default Credentials (works in CI
+    # with GOOGLE_APPLICATION_CREDENTIALS or workload identity federation, and after `gcloud
+    # auth application-default login`), or gcloud's own login.
+    kube_credentials: Literal["application-default", "gcloud"] = "application-default"
+    # Enable the APIs the stack calls (never disabled on destroy); false if the deployer may
+    # not enable services and they are enabled already (docs/gke.md).
+    enable_apis: bool = True
+    maintenance: MaintenanceSettings | None = None
+    # Nodes without external IPs (a Cloud NAT gives them egress and image pulls).
+    private_nodes: bool = True
+    # Create a Cloud Router + NAT for the cluster's region; false if the network has one.
+    cloud_nat: bool = True
+    # Who may reach the control plane's public endpoint. Required (mode create): the networks
+    # deployers and CI run from; [0.0.0.0/0] knowingly opens it to the internet.
+    master_authorized_networks: list[str] = []
+    # Artifact Registry repositories the node service accounts may pull private images from
+    # (roles/artifactregistry.reader on each repository, never project-wide).
+    node_image_repositories: list[str] = []
 
     @property
     def is_gke(self) -> bool:
@@ -77,6 +140,7 @@ class ClusterSettings(_Model):
                 "(set cluster.autopilot: false)"
             )
         if self.is_gke:
+            self._check_gke_fields()
             missing = [k for k in ("project", "location") if not getattr(self, k)]
             if missing:
                 raise ValueError(
@@ -116,6 +180,32 @@ class ClusterSettings(_Model):
             gcp_rules.network("cluster.subnetwork", self.subnetwork)
         return self
 
+    @property
+    def zone_count(self) -> int:
+        """Zones a pool spans when nodePool.zones is empty: a zonal cluster has one; GKE puts a
+        regional cluster's pools in three zones of the region by default."""
+        location = self.location or ""
+        return 1 if re.fullmatch(r"[a-z]+-[a-z]+[0-9]+-[a-z]", location) else 3
+
+    def _check_gke_fields(self) -> None:
+        for i, cidr in enumerate(self.master_authorized_networks):
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(
+                    f"cluster.masterAuthorizedNetworks[{i}] '{cidr}' is not a CIDR; write it "
+                    "like 203.0.113.0/24"
+                ) from None
+        for i, repo in enumerate(self.node_image_repositories):
+            try:
+                parse_repository(repo, self.project or "")
+            except ValueError:
+                raise ValueError(
+                    f"cluster.nodeImageRepositories[{i}] '{repo}' is not an Artifact Registry "
+                    "repository; write it as <location>/<repository> (e.g. us-central1/images) "
+                    "or projects/<project>/locations/<location>/repositories/<repository>"
+                ) from None
+
 
 # ---------------------------------------------------------------------------------------------
 # sandbox node pool
@@ -123,12 +213,18 @@ class ClusterSettings(_Model):
 class NodePoolSettings(_Model):
     """The dedicated, tainted pool sandboxes run on (GKE only)."""
 
+    # The pool's logical name; GKE names it <name>-pool-<7 random hex> (Pulumi autonaming, so a
+    # replacement is created before the old pool goes) within GKE's 40 characters.
     name: Dns1123Name = "sandbox-pool"
     machine_type: str = "n2-standard-8"
     # N1 needs Haswell or later for nested virtualization; None lets GKE choose (or we pin
     # Haswell for N1).
     min_cpu_platform: str | None = None
-    threads_per_core: Literal[1, 2] = 2
+    # 1 turns SMT off: sandboxes run untrusted code, and SMT siblings share a core's caches and
+    # execution units with whatever runs on the other thread (Compute Engine recommends one
+    # thread per core for such VMs). The nodes then schedule half the vCPUs, billed for all
+    # (the capacity plan counts it). 2 doubles the CPU for trusted workloads.
+    threads_per_core: Literal[1, 2] = 1
     min_nodes: int = Field(1, ge=0)
     max_nodes: int = Field(3, ge=1)
     disk_size_gb: int = Field(200, ge=10)
@@ -155,10 +251,14 @@ class NodePoolSettings(_Model):
                 f"({self.max_nodes}); lower minNodes or raise maxNodes"
             )
         spec = self.machine  # raises a ValueError naming nodePool.machineType
-        if spec.series in ("c4", "n4") and self.disk_type != "hyperdisk-balanced":
+        supported = DISK_TYPES.get(spec.series)
+        # A series that cannot nest is refused for Kata first (settings cross-layer checks);
+        # for gVisor its disks are checked in components/preflight.py.
+        if spec.nested_virtualization and supported and self.disk_type not in supported:
             raise ValueError(
-                f"nodePool.diskType '{self.disk_type}' is not supported by {spec.series.upper()} "
-                "machines; set nodePool.diskType: hyperdisk-balanced"
+                f"nodePool.diskType '{self.disk_type}' cannot be attached to "
+                f"{spec.series.upper()} machines, which take {', '.join(supported)}; set "
+                f"nodePool.diskType: {supported[0]}"
             )
         return self
 
@@ -168,7 +268,8 @@ class NodePoolSettings(_Model):
             "nodePool.name",
             self.name,
             gcp_rules.NODE_POOL_NAME_MAX,
-            " (GKE allows 40, and Pulumi autonaming adds a dash and 7 characters)",
+            f" (GKE names the pool {self.name}{gcp_rules.NODE_POOL_LOGICAL_SUFFIX}-<7 random "
+            "characters> and allows 40)",
         )
         gcp_rules.min_cpu_platform(self.machine.series, self.machine_type, self.min_cpu_platform)
         gcp_rules.node_count("nodePool", self.max_nodes)

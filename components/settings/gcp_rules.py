@@ -5,9 +5,9 @@ Sources, written down once:
 - Cluster and node-pool names: GKE API (projects.locations.clusters / nodePools, field `name`):
   lower-case letters, digits and hyphens, starting with a letter, ending with a letter or digit,
   at most 40 characters.
-- Node-pool names get a suffix from Pulumi autonaming: the logical name, a dash and 7 random
-  hex digits (pulumi autonaming default `${name}-${hex(7)}`), so the name given may use only
-  40 - 8 characters.
+- Node-pool names come from Pulumi autonaming: the pool's logical name `<nodePool.name>-pool`,
+  a dash and 7 random hex digits (pulumi-gcp's autonaming, offline/engine.py), so the name given
+  may use only 40 - 5 - 8 characters.
 - Project IDs: 6 to 30 characters, lower-case letters, digits and hyphens, a letter first, no
   hyphen last; a domain-scoped project has an `example.com:` prefix (Resource Manager docs).
 - Regions and zones: `<area>-<location><n>` and `<region>-<letter>` (Compute Engine "Regions
@@ -34,7 +34,8 @@ from collections.abc import Mapping
 GKE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 GKE_NAME_MAX = 40
 AUTONAME_SUFFIX = len("-") + 7  # Pulumi autonaming: "-" + 7 hex digits
-NODE_POOL_NAME_MAX = GKE_NAME_MAX - AUTONAME_SUFFIX
+NODE_POOL_LOGICAL_SUFFIX = "-pool"  # components/node_pool.py names the pool <name>-pool
+NODE_POOL_NAME_MAX = GKE_NAME_MAX - len(NODE_POOL_LOGICAL_SUFFIX) - AUTONAME_SUFFIX
 PROJECT_ID = re.compile(r"^([a-z0-9][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 ZONE = re.compile(r"^(?P<region>[a-z]+-[a-z]+[0-9]+)-[a-z]$")

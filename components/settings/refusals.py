@@ -65,7 +65,7 @@ CHECKS: dict[str, list[str]] = {
     ],
     "nodePool.name": [
         f"not a GKE name of at most {gcp_rules.NODE_POOL_NAME_MAX} characters: GKE allows "
-        f"{gcp_rules.GKE_NAME_MAX} and Pulumi autonaming adds a dash and 7 characters",
+        f"{gcp_rules.GKE_NAME_MAX} and the pool is named <name>-pool-<7 random characters>",
     ],
     "nodePool.machineType": [
         "a series that cannot nest virtualization for Kata (E2, AMD, Arm, M-series) or that "

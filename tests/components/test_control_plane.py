@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import run
+from helpers import adoptable, run
 
 from offline.engine import Plan, Registration
 from offline.manifests import to_manifest
@@ -241,7 +241,7 @@ def test_controller_runs_on_the_system_pool_of_a_created_cluster(plan: Plan) -> 
 )
 def test_no_pool_pinning_on_clusters_we_did_not_create(cluster: dict[str, Any]) -> None:
     extra = {"gateway": {"enabled": False}} if cluster["mode"] == "kubeconfig" else {}
-    p = run(cluster=cluster, **extra)
+    p = run(cluster=cluster, gke_clusters=adoptable(), **extra)
     assert p.error is None, p.error
     assert "nodeSelector" not in controller(p).inputs["spec"]["template"]["spec"]
 

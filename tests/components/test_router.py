@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import run
+from helpers import adoptable, run
 
 from offline.engine import Plan
 
@@ -172,7 +172,8 @@ def test_runs_on_the_system_pool_never_the_sandbox_pool(dev_plan: Plan) -> None:
 
 @pytest.mark.parametrize("stack", ["existing", "local"])
 def test_no_system_pool_selector_where_this_stack_did_not_create_the_pool(stack: str) -> None:
-    plan = run(cluster={"mode": "existing"}) if stack == "existing" else run("local")
+    existing = run(cluster={"mode": "existing"}, gke_clusters=adoptable())
+    plan = existing if stack == "existing" else run("local")
     assert plan.error is None, plan.error
     spec = pod_spec(plan)
     assert not spec.get("nodeSelector")  # no such label on a pool we did not create

@@ -50,6 +50,18 @@ EXAMPLES: dict[str, Any] = {
     "sandboxes.sandboxes[].ports[]": {"containerPort": 13337},
     "sandboxes.templates[].ports[]": {"containerPort": 8888},
     "cluster.kubeconfig": {"context": "minikube"},
+    "cluster.maintenance": {
+        "window": {
+            "startTime": "2026-01-03T03:00:00Z",
+            "endTime": "2026-01-03T09:00:00Z",
+            "recurrence": "FREQ=WEEKLY;BYDAY=SA",
+        }
+    },
+    "cluster.maintenance.exclusions[]": {
+        "name": "freeze",
+        "startTime": "2026-12-20T00:00:00Z",
+        "endTime": "2027-01-05T00:00:00Z",
+    },
 }
 _BASES: dict[str, dict[str, Any]] = {}
 

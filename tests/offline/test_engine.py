@@ -3,6 +3,7 @@ providers, options, secrets, warnings, outputs — and turns settings errors int
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pulumi
@@ -156,3 +157,79 @@ def test_project_typed_defaults_apply_when_the_stack_is_silent(tmp_path: Path) -
         "agent-sandbox-platform:production": False,
         "agent-sandbox-platform:role": "tenant",
     }
+
+
+# --- GCP provider behaviours (offline/engine.py, GCP_AUTONAMED_TYPES and below) --------------
+NODE_POOL = "gcp:container/nodePool:NodePool"
+GKE = "gcp:container/cluster:Cluster"
+
+
+def _evaluate_raw(program: object) -> Plan:
+    return evaluate({}, stack="unit", program=program)  # type: ignore[arg-type]
+
+
+def test_gcp_name_is_autonamed_from_the_logical_name_like_pulumi_gcp() -> None:
+    import pulumi_gcp as gcp
+
+    def program() -> None:
+        gcp.container.NodePool("sandbox-pool", cluster="c", location="us-central1")
+        gcp.container.NodePool("named", name="exact", cluster="c", location="us-central1")
+
+    plan = _plan(program)
+    auto = plan.one(NODE_POOL, "sandbox-pool").outputs["name"]
+    # <logical name>-<7 hex>, as the bridge's AutoName (Randlen 7, separator "-") makes it.
+    assert re.fullmatch(r"sandbox-pool-[0-9a-f]{7}", auto)
+    assert plan.one(NODE_POOL, "named").outputs["name"] == "exact"
+
+
+def test_node_pool_name_prefix_is_rejected_as_terraform_would() -> None:
+    import pulumi_gcp as gcp
+
+    def program() -> None:
+        gcp.container.NodePool("p", name_prefix="sandbox-", cluster="c", location="us-central1")
+
+    with pytest.raises(Exception, match="Cannot specify both name and name_prefix"):
+        _evaluate_raw(program)
+
+
+def test_node_pool_name_longer_than_gke_allows_is_rejected() -> None:
+    import pulumi_gcp as gcp
+
+    def program() -> None:
+        gcp.container.NodePool("x" * 33, cluster="c", location="us-central1")
+
+    with pytest.raises(Exception, match="40 characters"):
+        _evaluate_raw(program)
+
+
+def test_node_pool_without_a_count_starts_with_zero_nodes() -> None:
+    import pulumi_gcp as gcp
+
+    def program() -> None:
+        gcp.container.NodePool("empty", cluster="c", location="us-central1")
+        gcp.container.NodePool("two", cluster="c", location="us-central1", initial_node_count=2)
+
+    plan = _plan(program)
+    assert plan.one(NODE_POOL, "empty").outputs["initialNodeCount"] == 0
+    assert plan.one(NODE_POOL, "two").outputs["initialNodeCount"] == 2
+
+
+def test_node_pool_with_both_counts_is_rejected() -> None:
+    import pulumi_gcp as gcp
+
+    def program() -> None:
+        gcp.container.NodePool("p", cluster="c", location="l", initial_node_count=1, node_count=1)
+
+    with pytest.raises(Exception, match="Cannot set both initial_node_count and node_count"):
+        _evaluate_raw(program)
+
+
+def test_cluster_id_is_the_path_terraform_sets_not_unique_per_instance() -> None:
+    import pulumi_gcp as gcp
+
+    def program() -> None:
+        cluster = gcp.container.Cluster("c", name="prod", project="p", location="us-central1")
+        pulumi.export("id", cluster.id)
+
+    plan = _plan(program)
+    assert plan.outputs["id"] == "projects/p/locations/us-central1/clusters/prod"
