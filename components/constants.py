@@ -99,6 +99,23 @@ ROUTER_ENV_WS_MAX_CONNECTIONS_PER_CLIENT = "WEBSOCKET_MAX_CONNECTIONS_PER_CLIENT
 ROUTER_ENV_TRUSTED_PROXY_CIDRS = "TRUSTED_PROXY_CIDRS"
 
 
+# uvicorn (the router image's CMD) reads its CLI options from UVICORN_* variables (click's
+# auto_envvar_prefix in uvicorn/main.py): the server keep-alive without replacing the CMD.
+ROUTER_ENV_KEEP_ALIVE = "UVICORN_TIMEOUT_KEEP_ALIVE"
+# GCP Application Load Balancers keep idle backend connections open 600 s, a fixed value
+# (cloud.google.com/load-balancing/docs/https/request-distribution); a backend that closes
+# them sooner races the load balancer's next request and yields intermittent 502s.
+GCP_LB_BACKEND_KEEP_ALIVE_SECONDS = 600
+# Source ranges of the global external load balancer's proxies (GFEs) and of Google Cloud
+# health checks (same page; "Firewall rules" in the health-check docs).
+GCP_LB_SOURCE_CIDRS = ("35.191.0.0/16", "130.211.0.0/22")
+# The agent-sandbox controller labels every pod it creates for a Sandbox (warm-pool sandboxes
+# included) with this key (controllers/sandbox_controller.go, sandboxLabel): NetworkPolicies
+# select sandbox pods by it, whoever created the Sandbox.
+SANDBOX_POD_LABEL = "agents.x-k8s.io/sandbox-name-hash"
+ROUTER_NETWORK_POLICY_NAME = "sandbox-router"
+
+
 def router_url(namespace: str = AGENT_SANDBOX_NAMESPACE) -> str:
     """In-cluster URL of the router Service (what the SDK's direct mode takes as api_url)."""
     return f"http://{ROUTER_SERVICE_NAME}.{namespace}.svc.cluster.local:{ROUTER_PORT}"

@@ -28,10 +28,16 @@ class GatewayArgs:
     namespace: pulumi.Input[str]
     service_name: pulumi.Input[str]
     service_port: int = c.ROUTER_PORT
+    # The router's WebSocket lifetime cap. GCP load balancers apply the backend timeout to a
+    # WebSocket's whole life, so by default the backend timeout follows this cap, not the
+    # per-request timeout (which the router itself enforces, answering 504).
+    websocket_max_lifetime_seconds: int = 0
 
 
 def backend_timeout(args: GatewayArgs) -> int:
-    return args.settings.timeout_sec or args.router_timeout_seconds
+    if args.settings.timeout_sec is not None:
+        return args.settings.timeout_sec
+    return max(args.router_timeout_seconds, args.websocket_max_lifetime_seconds)
 
 
 def _listeners(s: GatewaySettings) -> list[dict[str, Any]]:

@@ -122,6 +122,31 @@ class PlatformSettings(_Model):
         extra = [n for n in self.admission.sandbox_namespaces if n != self.sandboxes.namespace]
         return (self.sandboxes.namespace, *extra)
 
+    def _check_gateway_clients(self) -> None:
+        """What the gateway's load balancer needs of the router, and what SDK clients need of
+        the gateway (docs/clients.md)."""
+        keep_alive = self.router.keep_alive_timeout_seconds
+        if keep_alive <= c.GCP_LB_BACKEND_KEEP_ALIVE_SECONDS:
+            raise ValueError(
+                f"router.keepAliveTimeoutSeconds {keep_alive} is not above the GCP load "
+                f"balancer's fixed {c.GCP_LB_BACKEND_KEEP_ALIVE_SECONDS} s backend keep-alive: "
+                "the router would close connections the load balancer still reuses "
+                "(intermittent 502s); set it above 600 (default 620)"
+            )
+        if self.gateway.https is not None and self.gateway.hostname is None:
+            raise ValueError(
+                "gateway.https is set but gateway.hostname is not: clients connect to "
+                "https://<hostname> and the certificate must name it; set gateway.hostname"
+            )
+        if self.gateway.class_name in c.GATEWAY_REGIONAL_CLASSES and not (
+            self.router.trusted_proxy_cidrs
+        ):
+            raise ValueError(
+                f"gateway.className '{self.gateway.class_name}' reaches the router from the "
+                "region's proxy-only subnet, which the router's NetworkPolicy admits only when "
+                "listed; set router.trustedProxyCidrs to that subnet's CIDR"
+            )
+
     @model_validator(mode="after")
     def _cross_layer(self) -> PlatformSettings:
         iso, pool, cl = self.isolation, self.node_pool, self.cluster
@@ -181,6 +206,15 @@ class PlatformSettings(_Model):
                     "the router still allows; raise gateway.timeoutSec (or remove it to follow "
                     "the router)"
                 )
+            self._check_gateway_clients()
+        clients = [n for n in self.router.client_namespaces if n in self.sandbox_namespaces]
+        if self.role != "tenant" and clients:
+            raise ValueError(
+                f"router.clientNamespaces lists {', '.join(clients)}, a sandbox namespace: "
+                "admission forces every pod there into the sandbox runtime and sandbox egress "
+                "cannot reach the router; run SDK clients in a namespace of their own and list "
+                "that one"
+            )
         if cl.managed_agent_sandbox_addon and self.control_plane.enabled:
             raise ValueError(
                 "cluster.managedAgentSandboxAddon and controlPlane.enabled are both true: GKE's "
