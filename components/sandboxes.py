@@ -268,7 +268,15 @@ class SandboxSet(pulumi.ComponentResource):
                 f"{name}-baseline-network",
                 metadata=meta.ObjectMetaArgs(name=BASELINE_POLICY, namespace=ns, labels=labels),
                 spec=net.NetworkPolicySpecArgs(
-                    pod_selector=meta.LabelSelectorArgs(),
+                    # Sandbox pods only (the controller labels every pod it creates for a
+                    # Sandbox): other pods in the namespace keep their own network.
+                    pod_selector=meta.LabelSelectorArgs(
+                        match_expressions=[
+                            meta.LabelSelectorRequirementArgs(
+                                key=c.SANDBOX_POD_LABEL, operator="Exists"
+                            )
+                        ]
+                    ),
                     policy_types=["Ingress", "Egress"],
                     egress=sandbox_egress(),
                 ),
