@@ -112,6 +112,7 @@ class SandboxPlatform(pulumi.ComponentResource):
                     s.gateway,
                     router_timeout_seconds=s.router.proxy_timeout_seconds,
                     websocket_max_lifetime_seconds=s.router.websocket_max_lifetime_seconds,
+                    project=s.cluster.project,
                     namespace=self.router.namespace,
                     service_name=self.router.service_name,
                 ),

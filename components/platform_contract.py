@@ -70,6 +70,11 @@ OUTPUTS: tuple[ContractOutput, ...] = (
     ),
     ContractOutput("gatewayName", "Gateway in front of the router", required=False),
     ContractOutput("gatewayNamespace", "namespace of that Gateway", required=False),
+    ContractOutput(
+        "gatewayUrl",
+        "where SDK clients outside the cluster send requests (direct mode's api_url)",
+        required=False,
+    ),
 )
 NAMES = tuple(o.name for o in OUTPUTS)
 REQUIRED = tuple(o.name for o in OUTPUTS if o.required)
@@ -97,6 +102,7 @@ class RouterCoordinates:
 class GatewayCoordinates:
     name: str
     namespace: str
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,11 @@ def parse_contract(
         )
     gateway = None
     if present("gatewayName") and present("gatewayNamespace"):
-        gateway = GatewayCoordinates(str(outputs["gatewayName"]), str(outputs["gatewayNamespace"]))
+        gateway = GatewayCoordinates(
+            str(outputs["gatewayName"]),
+            str(outputs["gatewayNamespace"]),
+            outputs.get("gatewayUrl"),
+        )
     return PlatformContract(
         stack=stack,
         version=int(version),

@@ -391,4 +391,5 @@ def tenant_exports(contract: PlatformContract, tenant: Tenant) -> dict[str, Any]
         "routerAuthToken": contract.router_auth_token,
         "gatewayName": gateway.name if gateway else None,
         "gatewayNamespace": gateway.namespace if gateway else None,
+        "gatewayUrl": gateway.url if gateway else None,
     }

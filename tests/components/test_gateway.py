@@ -337,3 +337,45 @@ def test_gateway_outputs_for_the_sdk(dev_plan: Plan) -> None:
     assert dev_plan.outputs["gatewayTimeoutSec"] == only(dev_plan, BACKEND_POLICY)["spec"][
         "default"
     ]["timeoutSec"]
+
+
+# ---------------------------------------------------------------------------------------------
+# where SDK clients connect (docs/clients.md): gatewayUrl for each gateway setting
+# ---------------------------------------------------------------------------------------------
+GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
+
+
+def test_default_gateway_has_a_static_address_clients_can_use(dev_plan: Plan) -> None:
+    """SDK clients dial plain http://<address> (the SDK's gateway mode does too, and the
+    Gateway's status is not readable from a Pulumi CustomResource): the default stack reserves
+    the address and exports the URL."""
+    (address,) = dev_plan.by_type(GLOBAL_ADDRESS)
+    assert address.inputs["project"] == "my-gcp-project"
+    assert address.inputs["addressType"] == "EXTERNAL"
+    gw = only(dev_plan, GATEWAY)
+    (requested,) = gw["spec"]["addresses"]
+    assert requested == {"type": "NamedAddress", "value": "agent-sandbox-gateway-address-a1b2c3d"}
+    assert dev_plan.outputs["gatewayAddress"] == "192.0.2.20"  # the mock's answer for the IP
+    assert dev_plan.outputs["gatewayUrl"] == "http://192.0.2.20"
+    assert "hostnames" not in only(dev_plan, HTTP_ROUTE)["spec"]
+
+
+@pytest.mark.parametrize(
+    ("gateway", "url"),
+    [
+        ({"hostname": "sandboxes.example.com"}, "http://sandboxes.example.com"),
+        (HTTPS_SECRET, "https://sandboxes.example.com"),
+        # A wildcard names no host a client could dial: the URL is the team's to choose.
+        ({"hostname": "*.example.com"}, None),
+    ],
+)
+def test_gateway_url_follows_hostname_and_https(gateway: dict[str, Any], url: str | None) -> None:
+    plan = run(gateway=gateway)
+    assert plan.error is None, plan.error
+    assert plan.outputs.get("gatewayUrl") == url
+
+
+def test_https_needs_a_hostname() -> None:
+    plan = run(gateway={"https": {"certificateSecret": "router-tls"}})
+    assert plan.error is not None and "gateway.hostname" in plan.error
+    assert plan.registrations == []
