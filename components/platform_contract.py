@@ -68,6 +68,11 @@ OUTPUTS: tuple[ContractOutput, ...] = (
     ContractOutput(
         "routerAuthToken", "the router's ROUTER_AUTH_TOKEN", required=False, secret=True
     ),
+    ContractOutput(
+        "routerClientNamespaces",
+        "namespaces whose pods the router's NetworkPolicy admits (router.clientNamespaces)",
+        required=False,
+    ),
     ContractOutput("gatewayName", "Gateway in front of the router", required=False),
     ContractOutput("gatewayNamespace", "namespace of that Gateway", required=False),
     ContractOutput(
@@ -122,6 +127,7 @@ class PlatformContract:
     router: RouterCoordinates | None = None
     router_auth_token: pulumi.Output[str] | None = None
     gateway: GatewayCoordinates | None = None
+    router_client_namespaces: tuple[str, ...] = ()
 
 
 def _fail(stack: str, problem: str) -> SettingsError:
@@ -193,6 +199,9 @@ def parse_contract(
             pulumi.Output.secret(secret("routerAuthToken")) if present("routerAuthToken") else None
         ),
         gateway=gateway,
+        router_client_namespaces=tuple(
+            str(n) for n in outputs.get("routerClientNamespaces") or ()
+        ),
     )
 
 

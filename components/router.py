@@ -142,6 +142,7 @@ class Router(pulumi.ComponentResource):
     # Secret; None when router.allowUnauthenticated is true.
     auth_token: pulumi.Output[str] | None
     auth_secret_name: pulumi.Output[str] | None
+    client_namespaces: tuple[str, ...]
 
     def __init__(
         self, name: str, args: RouterArgs, opts: pulumi.ResourceOptions | None = None
@@ -369,6 +370,7 @@ class Router(pulumi.ComponentResource):
                 opts=child,
             )
 
+        self.client_namespaces = tuple(args.network.client_namespaces) if args.network else ()
         self.service_name = service.metadata.apply(lambda m: m.name or "")
         self.namespace = service.metadata.apply(lambda m: m.namespace or "")
         self.port = c.ROUTER_PORT
@@ -398,4 +400,5 @@ def router_exports(router: Router | None) -> dict[str, Any]:
         "sandboxPort": c.SANDBOX_DEFAULT_RUNTIME_PORT,
         "routerAuthToken": router.auth_token if router else None,
         "routerAuthSecretName": router.auth_secret_name if router else None,
+        "routerClientNamespaces": list(router.client_namespaces) if router else None,
     }

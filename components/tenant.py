@@ -126,7 +126,7 @@ def check_against_platform(settings: PlatformSettings, contract: PlatformContrac
     problems += _quota_problems(settings, t, contract)
     if problems:
         raise _fail(problems)
-    return _warnings(settings, t, contract)
+    return _warnings(settings, t, contract) + client_warnings(t, contract)
 
 
 def _quota_problems(
@@ -276,6 +276,7 @@ class Tenant(pulumi.ComponentResource):
     client_role: rbac.Role
     client_binding: rbac.RoleBinding | None
     service_accounts: dict[str, core.ServiceAccount]
+    client_token_secret: core.Secret | None
     exports: dict[str, Any]
 
     def __init__(
@@ -337,10 +338,9 @@ class Tenant(pulumi.ComponentResource):
             ),
             opts=k8s_opts,
         )
-        self.service_accounts = {
-            sa: core.ServiceAccount(f"{name}-sa-{sa}", metadata=metadata(sa), opts=k8s_opts)
-            for sa in t.client_service_accounts
-        }
+        self.service_accounts, self.client_token_secret = client_identities(
+            name, t, contract, labels, k8s_opts
+        )
         self.client_role = rbac.Role(
             f"{name}-client-role",
             metadata=metadata(c.TENANT_CLIENT_ROLE_NAME),
@@ -354,7 +354,9 @@ class Tenant(pulumi.ComponentResource):
             rbac.SubjectArgs(kind="Group", name=g, api_group=c.RBAC_API_GROUP)
             for g in t.client_groups
         ] + [
-            rbac.SubjectArgs(kind="ServiceAccount", name=a.metadata.name, namespace=namespace)
+            rbac.SubjectArgs(
+                kind="ServiceAccount", name=a.metadata.name, namespace=a.metadata.namespace
+            )
             for a in self.service_accounts.values()
         ]
         self.client_binding = None
@@ -373,6 +375,54 @@ class Tenant(pulumi.ComponentResource):
         self.register_outputs(self.exports)
 
 
+def client_identities(
+    name: str,
+    t: TenantSettings,
+    contract: PlatformContract,
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[dict[str, core.ServiceAccount], core.Secret | None]:
+    """The in-cluster SDK clients' service accounts and the router token they send, in
+    tenant.clientNamespace (outside the sandbox namespace, whose pods admission forces into
+    the sandbox runtime). The token Secret is the platform's secret output written by this
+    stack, so it follows the platform's token whenever the tenant stack runs: nobody copies
+    it by hand."""
+    ns = t.client_namespace
+    if ns is None:
+        return {}, None
+
+    def metadata(object_name: str) -> meta.ObjectMetaArgs:
+        return meta.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
+
+    accounts = {
+        sa: core.ServiceAccount(f"{name}-sa-{sa}", metadata=metadata(sa), opts=opts)
+        for sa in t.client_service_accounts
+    }
+    secret = None
+    if contract.router_auth_token is not None:
+        secret = core.Secret(
+            f"{name}-client-router-auth",
+            metadata=metadata(c.ROUTER_AUTH_SECRET_NAME),
+            type="Opaque",
+            string_data={c.ROUTER_AUTH_SECRET_KEY: contract.router_auth_token},
+            opts=opts,
+        )
+    return accounts, secret
+
+
+def client_warnings(t: TenantSettings, contract: PlatformContract) -> list[str]:
+    ns = t.client_namespace
+    if ns is None or contract.router is None:
+        return []
+    if ns not in contract.router_client_namespaces:
+        return [
+            f"tenant.clientNamespace {ns} is not in router.clientNamespaces of "
+            f"{contract.stack}: the router's NetworkPolicy refuses its pods; ask the platform "
+            f"team to add {ns}"
+        ]
+    return []
+
+
 def tenant_exports(contract: PlatformContract, tenant: Tenant) -> dict[str, Any]:
     """What the team's SDK clients need: the sandboxes (same names as a platform stack's) and
     how to reach them through the platform's router."""
@@ -384,6 +434,12 @@ def tenant_exports(contract: PlatformContract, tenant: Tenant) -> dict[str, Any]
         "defaultRuntimeClass": contract.default_runtime_class,
         "clientRole": tenant.client_role.metadata.name,
         "clientServiceAccounts": sorted(tenant.service_accounts),
+        "clientNamespace": tenant.client_token_secret.metadata.namespace
+        if tenant.client_token_secret
+        else None,
+        "clientRouterAuthSecret": tenant.client_token_secret.metadata.name
+        if tenant.client_token_secret
+        else None,
         "routerServiceName": router.service_name if router else None,
         "routerNamespace": router.namespace if router else None,
         "routerPort": router.port if router else None,

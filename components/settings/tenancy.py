@@ -88,6 +88,10 @@ class TenantSettings(_Model):
     # the namespace for in-cluster clients.
     client_groups: list[Annotated[str, Field(min_length=1)]] = []
     client_service_accounts: list[Dns1123Name] = []
+    # Where in-cluster SDK clients run (an existing namespace, outside the sandbox namespaces:
+    # admission forces every pod there into the sandbox runtime). The client service accounts
+    # and a copy of the router token Secret are created there (docs/clients.md).
+    client_namespace: Dns1123Name | None = None
 
     @model_validator(mode="after")
     def _tenant(self) -> TenantSettings:
@@ -118,4 +122,19 @@ class TenantSettings(_Model):
         ):
             if len(set(names)) != len(names):
                 raise ValueError(f"tenant.{what} lists a name twice; list each once")
+        self._client_namespace()
         return self
+
+    def _client_namespace(self) -> None:
+        ns = self.client_namespace
+        if self.client_service_accounts and ns is None:
+            raise ValueError(
+                "tenant.clientServiceAccounts needs tenant.clientNamespace: client pods cannot "
+                f"run in {self.namespace}, where admission forces every pod into the sandbox "
+                "runtime; name the (existing) namespace where your agents run"
+            )
+        if ns is not None and (ns == self.namespace or ns in c.RESERVED_NAMESPACES):
+            raise ValueError(
+                f"tenant.clientNamespace '{ns}' is the sandbox namespace or a system namespace; "
+                "name the namespace where your agents run (e.g. team-a-agents)"
+            )

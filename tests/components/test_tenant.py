@@ -24,6 +24,8 @@ ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 LIMITS = "kubernetes:core/v1:LimitRange"
+CLIENTS = "team-a-agents"  # Pulumi.team-a.yaml tenant.clientNamespace
+CLIENT_KINDS = {"ServiceAccount", "Secret"}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,8 @@ def test_only_the_tenant_namespace_and_resources_inside_it(team_a: Plan) -> None
         if not (
             (r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] == TENANT)
             or namespace_of(r) == TENANT
+            # the SDK clients' identities and token, where the clients run
+            or (namespace_of(r) == CLIENTS and r.type.rsplit(":", 1)[1] in CLIENT_KINDS)
         )
     ]
     assert outside == []
@@ -94,6 +98,7 @@ def test_the_tenant_registers_quota_limits_rbac_network_policies_and_sandboxes(
         "ResourceQuota",
         "LimitRange",
         "ServiceAccount",
+        "Secret",
         "Role",
         "RoleBinding",
         "NetworkPolicy",
@@ -279,13 +284,43 @@ def test_the_binding_names_the_settings_subjects(team_a: Plan) -> None:
         "name": team_a.one(ROLE).inputs["metadata"]["name"],
     }
     subjects = {(s["kind"], s["name"], s.get("namespace")) for s in binding["subjects"]}
-    expected = {("ServiceAccount", sa, TENANT) for sa in t["clientServiceAccounts"]}
+    expected = {("ServiceAccount", sa, CLIENTS) for sa in t["clientServiceAccounts"]}
     expected |= {("Group", g, None) for g in t["clientGroups"]}
     assert subjects == expected
     accounts = {
         r.inputs["metadata"]["name"] for r in team_a.by_type("kubernetes:core/v1:ServiceAccount")
     }
     assert accounts == set(t["clientServiceAccounts"])
+
+
+def test_in_cluster_clients_get_the_token_where_they_run(team_a: Plan, dev: Plan) -> None:
+    """Client pods run outside the sandbox namespace (admission forces every pod there into the
+    sandbox runtime); the token Secret they mount is written there from the platform's secret
+    output, never copied by hand, and stays a secret."""
+    (secret,) = team_a.by_type("kubernetes:core/v1:Secret")
+    assert namespace_of(secret) == CLIENTS
+    assert secret.inputs["metadata"]["name"] == dev.outputs["routerAuthSecretName"]
+    assert any(p.startswith("stringData") for p in secret.secret_paths), secret.secret_paths
+    # The value is the platform's token (the mock engine resolves the secret).
+    router = dev.one("kubernetes:core/v1:Secret", "-router-auth")
+    assert secret.inputs["stringData"] == router.inputs["stringData"]
+    accounts = team_a.by_type("kubernetes:core/v1:ServiceAccount")
+    assert accounts and all(namespace_of(a) == CLIENTS for a in accounts)
+    assert team_a.outputs["clientNamespace"] == CLIENTS
+    # The platform admits that namespace at the router (dev lists it): no warning.
+    assert not [w for w in team_a.warnings if "router.clientNamespaces" in w]
+
+
+def test_client_namespace_settings_are_checked(dev: Plan) -> None:
+    plan = tenant_run(dev, tenant={"clientNamespace": None})
+    assert plan.error is not None and "tenant.clientNamespace" in plan.error
+    assert plan.registrations == []
+    plan = tenant_run(dev, tenant={"clientNamespace": TENANT})
+    assert plan.error is not None and "tenant.clientNamespace" in plan.error
+    elsewhere = run("dev", router={"clientNamespaces": []})
+    assert elsewhere.error is None, elsewhere.error
+    warned = tenant_run(elsewhere)
+    assert [w for w in warned.warnings if f"add {CLIENTS}" in w]
 
 
 def test_without_subjects_there_is_a_role_but_no_binding(dev: Plan) -> None:
