@@ -125,4 +125,10 @@ def test_old_session_header_workaround_fails(cluster: Cluster) -> None:
                 sandbox.connector.session  # noqa: B018
         await api.close()
 
-    asyncio.run(async_client())
+    # Not asyncio.run: it leaves no current event loop behind, which the Pulumi mock engine
+    # of later tests relies on.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(async_client())
+    finally:
+        loop.close()

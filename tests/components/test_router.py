@@ -493,18 +493,19 @@ def test_router_reaches_only_dns_and_sandbox_pods(dev_plan: Plan) -> None:
 def test_router_ingress_only_from_the_load_balancer_and_client_namespaces(dev_plan: Plan) -> None:
     (rule,) = router_policy(dev_plan)["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
-    # Google's load-balancer proxies and health checkers (global class); nobody else.
-    assert sorted(p["ipBlock"]["cidr"] for p in rule["from"]) == [
-        "130.211.0.0/22",
-        "35.191.0.0/16",
-    ]
-    plan = run(router={"clientNamespaces": ["team-a-agents"]})
+    # Google's load-balancer proxies and health checkers (global class)...
+    cidrs = sorted(p["ipBlock"]["cidr"] for p in rule["from"] if "ipBlock" in p)
+    assert cidrs == ["130.211.0.0/22", "35.191.0.0/16"]
+    # ...and the namespaces dev lists in router.clientNamespaces; nobody else.
+    namespaces = [p["namespaceSelector"] for p in rule["from"] if "ipBlock" not in p]
+    assert namespaces == [{"matchLabels": {"kubernetes.io/metadata.name": "team-a-agents"}}]
+    assert all(set(p) in ({"ipBlock"}, {"namespaceSelector"}) for p in rule["from"])
+    plan = run(router={"clientNamespaces": []})
     (rule,) = router_policy(plan)["spec"]["ingress"]
-    clients = {"matchLabels": {"kubernetes.io/metadata.name": "team-a-agents"}}
-    assert {"namespaceSelector": clients} in rule["from"]
+    assert all("ipBlock" in p for p in rule["from"])
     # Without a gateway and without client namespaces: no ingress (kubectl port-forward enters
     # the pod's own network namespace and is not subject to NetworkPolicy).
-    plan = run(gateway={"enabled": False})
+    plan = run(gateway={"enabled": False}, router={"clientNamespaces": []})
     assert router_policy(plan)["spec"]["ingress"] == []
 
 
