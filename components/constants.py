@@ -114,6 +114,8 @@ GCP_LB_SOURCE_CIDRS = ("35.191.0.0/16", "130.211.0.0/22")
 # select sandbox pods by it, whoever created the Sandbox.
 SANDBOX_POD_LABEL = "agents.x-k8s.io/sandbox-name-hash"
 ROUTER_NETWORK_POLICY_NAME = "sandbox-router"
+# Backend timeout (= longest WebSocket) at the load balancer when the router sets no lifetime.
+GATEWAY_DEFAULT_SESSION_SECONDS = 86400
 
 
 def router_url(namespace: str = AGENT_SANDBOX_NAMESPACE) -> str:

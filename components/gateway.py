@@ -41,7 +41,9 @@ class GatewayArgs:
 def backend_timeout(args: GatewayArgs) -> int:
     if args.settings.timeout_sec is not None:
         return args.settings.timeout_sec
-    return max(args.router_timeout_seconds, args.websocket_max_lifetime_seconds)
+    # A router without a lifetime cap (0) still gets one at the load balancer: a day.
+    lifetime = args.websocket_max_lifetime_seconds or c.GATEWAY_DEFAULT_SESSION_SECONDS
+    return max(args.router_timeout_seconds, lifetime)
 
 
 def _listeners(s: GatewaySettings) -> list[dict[str, Any]]:

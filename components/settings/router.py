@@ -22,8 +22,9 @@ class RouterSettings(_Model):
     # Running without ROUTER_AUTH_TOKEN must be asked for explicitly.
     allow_unauthenticated: bool = False
     proxy_timeout_seconds: int = Field(180, ge=1, le=3600)
-    websocket_idle_timeout_seconds: int = Field(3600, ge=1)
-    websocket_max_lifetime_seconds: int = Field(86400, ge=1)
+    # 0 disables either limit, as in the router itself (_get_positive_float_env, allow_zero).
+    websocket_idle_timeout_seconds: int = Field(3600, ge=0)
+    websocket_max_lifetime_seconds: int = Field(86400, ge=0)
     websocket_max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     # 0 disables the per-client cap: behind the gateway every client shares the load
     # balancer's address unless trustedProxyCidrs names the proxies (upstream's advice).

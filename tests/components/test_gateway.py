@@ -235,6 +235,11 @@ def test_backend_timeout_covers_websocket_sessions(dev_plan: Plan) -> None:
     assert timeout > router_timeout(dev_plan)  # the VS Code IDE no longer drops at 180 s
     plan = run(router={"websocketMaxLifetimeSeconds": 7200})
     assert only(plan, BACKEND_POLICY)["spec"]["default"]["timeoutSec"] == 7200
+    # 0 disables the router's cap (as upstream's router reads it); the load balancer keeps a day.
+    plan = run(router={"websocketMaxLifetimeSeconds": 0})
+    assert plan.error is None, plan.error
+    assert router_env_value(plan, "WEBSOCKET_MAX_LIFETIME_SECONDS") == "0"
+    assert only(plan, BACKEND_POLICY)["spec"]["default"]["timeoutSec"] == 86400
     # A request timeout above the WebSocket cap still wins (never cut a request short).
     plan = run(router={"proxyTimeoutSeconds": 600, "websocketMaxLifetimeSeconds": 300})
     assert only(plan, BACKEND_POLICY)["spec"]["default"]["timeoutSec"] == 600
