@@ -123,6 +123,11 @@ def free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def loopback_address() -> str:
+    """A random 127/8 address: runs on one machine (outside CI's namespace) collide less."""
+    return f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+
+
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_DEADLINE_S
     while time.monotonic() < deadline:
@@ -181,11 +186,16 @@ class Processes:
 
 
 def start_router(
-    procs: Processes, rendered: Rendered, sandbox_ip: str, workdir: Path, name: str = "router"
+    procs: Processes,
+    rendered: Rendered,
+    sandbox_ip: str,
+    workdir: Path,
+    name: str = "router",
+    host: str = "127.0.0.1",
+    port: int | None = None,
 ) -> str:
     """The router as its image runs it (``uvicorn sandbox_router:app``), with the rendered env."""
-    host = "127.0.0.1"
-    port = free_port(host)
+    port = port or free_port(host)
     programs = upstream_dir() / "agent-sandbox" / "programs"
     log = workdir / f"{name}.log"
     argv = [sys.executable, str(HERE / "cluster_dns.py"), sandbox_ip, "uvicorn"]
@@ -218,7 +228,7 @@ def cluster(
     workdir = tmp_path_factory.mktemp("cluster")
     programs = upstream_dir() / "agent-sandbox" / "programs"
     # One loopback address per session for "the sandbox pod": runs on one machine collide less.
-    sandbox_ip = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    sandbox_ip = loopback_address()
     base_dir = workdir / "sandbox-app"
     base_dir.mkdir()
 

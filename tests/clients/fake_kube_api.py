@@ -24,6 +24,7 @@ CLAIMS = re.compile(
     r"^/apis/extensions\.agents\.x-k8s\.io/v1beta1/namespaces/([^/]+)/sandboxclaims(?:/([^/]+))?$"
 )
 SANDBOX = re.compile(r"^/apis/agents\.x-k8s\.io/v1beta1/namespaces/([^/]+)/sandboxes/([^/]+)$")
+GATEWAYS = re.compile(r"^/apis/gateway\.networking\.k8s\.io/v1/namespaces/([^/]+)/gateways$")
 
 
 @dataclass
@@ -34,6 +35,8 @@ class FakeKubeApi:
     sandboxes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     deleted: list[tuple[str, str]] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    # (namespace, name) -> status.addresses[0].value, as GKE reports a programmed Gateway.
+    gateways: dict[tuple[str, str], str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -75,25 +78,40 @@ class FakeKubeApi:
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
+                watching = query.get("watch", [""])[0].lower() in ("true", "1")
+                name = query.get("fieldSelector", [""])[0].removeprefix("metadata.name=")
                 m = CLAIMS.match(url.path)
-                if m and not m.group(2) and query.get("watch", [""])[0].lower() in ("true", "1"):
-                    selector = query.get("fieldSelector", [""])[0]
-                    name = selector.removeprefix("metadata.name=")
+                g = GATEWAYS.match(url.path)
+                if g and watching and (g.group(1), name) in api.gateways:
+                    gateway = {
+                        "apiVersion": "gateway.networking.k8s.io/v1",
+                        "kind": "Gateway",
+                        "metadata": {"name": name, "namespace": g.group(1)},
+                        "status": {
+                            "addresses": [
+                                {"type": "IPAddress", "value": api.gateways[(g.group(1), name)]}
+                            ]
+                        },
+                    }
+                    return self._event(gateway)
+                if m and not m.group(2) and watching:
                     claim = api.claims.get((m.group(1), name))
                     if claim is None:
                         return self._not_found()
-                    # One ADDED event, then the watch ends (the SDK re-watches if it must).
-                    line = json.dumps({"type": "ADDED", "object": claim}).encode() + b"\n"
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(line)))
-                    self.end_headers()
-                    self.wfile.write(line)
-                    return None
+                    return self._event(claim)
                 m = SANDBOX.match(url.path)
                 if m and (m.group(1), m.group(2)) in api.sandboxes:
                     return self._send(200, api.sandboxes[(m.group(1), m.group(2))])
                 return self._not_found()
+
+            def _event(self, obj: dict[str, Any]) -> None:
+                # One ADDED event, then the watch ends (the SDK re-watches if it must).
+                line = json.dumps({"type": "ADDED", "object": obj}).encode() + b"\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(line)))
+                self.end_headers()
+                self.wfile.write(line)
 
             def do_DELETE(self) -> None:
                 path = urlparse(self.path).path
