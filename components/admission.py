@@ -75,7 +75,7 @@ def sandbox_pod_condition(namespaces: Sequence[str]) -> str:
     return (
         f"request.namespace in {_cel_list(namespaces)} || "
         f"request.userInfo.username == '{CONTROLLER_USER}' || "
-        f"(has(object.metadata.labels) && '{c.CONTROLLER_POD_LABEL}' in object.metadata.labels)"
+        f"(has(object.metadata.labels) && '{c.SANDBOX_POD_LABEL}' in object.metadata.labels)"
         " || (has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists("
         f"o, o.kind == '{c.KIND_SANDBOX}' && o.apiVersion.startsWith('{c.AGENTS_GROUP}/')))"
     )

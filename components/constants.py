@@ -102,6 +102,25 @@ ROUTER_ENV_WS_MAX_CONNECTIONS_PER_CLIENT = "WEBSOCKET_MAX_CONNECTIONS_PER_CLIENT
 ROUTER_ENV_TRUSTED_PROXY_CIDRS = "TRUSTED_PROXY_CIDRS"
 
 
+# uvicorn (the router image's CMD) reads its CLI options from UVICORN_* variables (click's
+# auto_envvar_prefix in uvicorn/main.py): the server keep-alive without replacing the CMD.
+ROUTER_ENV_KEEP_ALIVE = "UVICORN_TIMEOUT_KEEP_ALIVE"
+# GCP Application Load Balancers keep idle backend connections open 600 s, a fixed value
+# (cloud.google.com/load-balancing/docs/https/request-distribution); a backend that closes
+# them sooner races the load balancer's next request and yields intermittent 502s.
+GCP_LB_BACKEND_KEEP_ALIVE_SECONDS = 600
+# Source ranges of the global external load balancer's proxies (GFEs) and of Google Cloud
+# health checks (same page; "Firewall rules" in the health-check docs).
+GCP_LB_SOURCE_CIDRS = ("35.191.0.0/16", "130.211.0.0/22")
+# The agent-sandbox controller labels every pod it creates for a Sandbox (warm-pool sandboxes
+# included) with this key (controllers/sandbox_controller.go, sandboxLabel): NetworkPolicies
+# select sandbox pods by it, whoever created the Sandbox.
+SANDBOX_POD_LABEL = "agents.x-k8s.io/sandbox-name-hash"
+ROUTER_NETWORK_POLICY_NAME = "sandbox-router"
+# Backend timeout (= longest WebSocket) at the load balancer when the router sets no lifetime.
+GATEWAY_DEFAULT_SESSION_SECONDS = 86400
+
+
 def router_url(namespace: str = AGENT_SANDBOX_NAMESPACE) -> str:
     """In-cluster URL of the router Service (what the SDK's direct mode takes as api_url)."""
     return f"http://{ROUTER_SERVICE_NAME}.{namespace}.svc.cluster.local:{ROUTER_PORT}"
@@ -294,8 +313,6 @@ ADMISSION_NODE_POLICY_NAME = "agent-sandbox-kata-deploy-node"
 # The controller's ServiceAccount (upstream manifest): whoever creates a pod as it creates a
 # sandbox pod, in whatever namespace.
 CONTROLLER_SERVICE_ACCOUNT = "agent-sandbox-controller"
-# Labels the controller stamps on every pod it creates (sandbox_controller.go: sandboxLabel).
-CONTROLLER_POD_LABEL = "agents.x-k8s.io/sandbox-name-hash"
 # Pod annotations Kata reads as VM configuration (kernel parameters, hypervisor paths...).
 KATA_ANNOTATION_PREFIX = "io.katacontainers."
 # The node a projected service-account token is bound to (KEP-4193), in userInfo.extra.
@@ -322,6 +339,9 @@ TENANT_LIMIT_RANGE_NAME = "sandbox-limits"
 TENANT_CLIENT_ROLE_NAME = "sandbox-client"
 # The Role (and RoleBinding) a tenant stack's deploy identity holds in its namespace.
 TENANT_DEPLOYER_ROLE_NAME = "sandbox-deployer"
+# In a tenant's client namespace: what its deploy identity needs to place the SDK clients'
+# service accounts and the router token Secret there.
+TENANT_CLIENT_DEPLOYER_ROLE_NAME = "sandbox-client-deployer"
 # REST resource names (CRD spec.names.plural) of the claim and warm-pool CRDs.
 SANDBOX_CLAIM_RESOURCE = "sandboxclaims"
 SANDBOX_WARM_POOL_RESOURCE = "sandboxwarmpools"

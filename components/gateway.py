@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from . import constants as c
@@ -28,10 +29,21 @@ class GatewayArgs:
     namespace: pulumi.Input[str]
     service_name: pulumi.Input[str]
     service_port: int = c.ROUTER_PORT
+    # The router's WebSocket lifetime cap. GCP load balancers apply the backend timeout to a
+    # WebSocket's whole life, so by default the backend timeout follows this cap, not the
+    # per-request timeout (which the router itself enforces, answering 504).
+    websocket_max_lifetime_seconds: int = 0
+    # GCP project for the Gateway's static address (global class): clients then have a
+    # stable http://<address> in the stack outputs.
+    project: str | None = None
 
 
 def backend_timeout(args: GatewayArgs) -> int:
-    return args.settings.timeout_sec or args.router_timeout_seconds
+    if args.settings.timeout_sec is not None:
+        return args.settings.timeout_sec
+    # A router without a lifetime cap (0) still gets one at the load balancer: a day.
+    lifetime = args.websocket_max_lifetime_seconds or c.GATEWAY_DEFAULT_SESSION_SECONDS
+    return max(args.router_timeout_seconds, lifetime)
 
 
 def _listeners(s: GatewaySettings) -> list[dict[str, Any]]:
@@ -69,12 +81,31 @@ def _listeners(s: GatewaySettings) -> list[dict[str, Any]]:
     return listeners
 
 
+def gateway_url(
+    s: GatewaySettings, address: pulumi.Output[str] | None
+) -> pulumi.Output[str] | None:
+    """Where SDK clients send requests (direct mode's api_url). With hostnames on the routes,
+    the load balancer answers 404 to any other Host, so clients must use the hostname; with
+    HTTPS, :80 only redirects and the SDK refuses redirects, so only https:// works."""
+    if s.hostname is not None:
+        if s.hostname.startswith("*."):
+            return None  # names no one host: the team picks the name under it
+        scheme = "https" if s.https is not None else "http"
+        return pulumi.Output.from_input(f"{scheme}://{s.hostname}")
+    if s.https is None and address is not None:
+        return address.apply(lambda ip: f"http://{ip}")
+    return None
+
+
 class Gateway(pulumi.ComponentResource):
-    """Gateway + HTTPRoute(s) + HealthCheckPolicy + GCPBackendPolicy for the router Service."""
+    """Gateway + HTTPRoute(s) + HealthCheckPolicy + GCPBackendPolicy for the router Service,
+    and the Gateway's static address where the class is global."""
 
     gateway_name: pulumi.Output[str]
     namespace: pulumi.Output[str]
     timeout_sec: int
+    address: pulumi.Output[str] | None
+    url: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None
@@ -87,12 +118,27 @@ class Gateway(pulumi.ComponentResource):
         def metadata(object_name: str) -> meta.ObjectMetaArgs:
             return meta.ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels)
 
+        spec: dict[str, Any] = {"gatewayClassName": s.class_name, "listeners": _listeners(s)}
+        self.address = None
+        if args.project and s.class_name == c.GATEWAY_DEFAULT_CLASS:
+            # A reserved address survives a re-created Gateway, and it is an output: the
+            # Gateway's own status.addresses is not readable from a Pulumi CustomResource.
+            reserved = gcp.compute.GlobalAddress(
+                f"{name}-address",
+                project=args.project,
+                address_type="EXTERNAL",
+                ip_version="IPV4",
+                description="Static address of the sandbox router's Gateway",
+                opts=child,
+            )
+            spec["addresses"] = [{"type": "NamedAddress", "value": reserved.name}]
+            self.address = reserved.address
         gateway = k8s.apiextensions.CustomResource(
             f"{name}-gateway",
             api_version=c.GATEWAY_API_VERSION,
             kind=c.KIND_GATEWAY,
             metadata=metadata(s.name),
-            spec={"gatewayClassName": s.class_name, "listeners": _listeners(s)},
+            spec=spec,
             opts=child,
         )
         # Custom resources have no typed outputs: the name/namespace we set, once it exists.
@@ -182,11 +228,14 @@ class Gateway(pulumi.ComponentResource):
             spec={"targetRef": target, "default": {"timeoutSec": self.timeout_sec}},
             opts=child,
         )
+        self.url = gateway_url(s, self.address)
         self.register_outputs(
             {
                 "gatewayName": self.gateway_name,
                 "namespace": self.namespace,
                 "timeoutSec": self.timeout_sec,
+                "address": self.address,
+                "url": self.url,
             }
         )
 
@@ -197,4 +246,6 @@ def gateway_exports(gateway: Gateway | None) -> dict[str, Any]:
         "gatewayName": gateway.gateway_name if gateway else None,
         "gatewayNamespace": gateway.namespace if gateway else None,
         "gatewayTimeoutSec": gateway.timeout_sec if gateway else None,
+        "gatewayAddress": gateway.address if gateway else None,
+        "gatewayUrl": gateway.url if gateway else None,
     }

@@ -26,7 +26,7 @@ from .node_pool import (
 )
 from .platform_contract import contract_exports
 from .preflight import preflight
-from .router import Router, RouterArgs, router_exports
+from .router import Router, RouterArgs, router_exports, router_network
 from .sandboxes import SandboxSet, SandboxSetArgs, sandboxes_exports
 from .settings import PlatformSettings, SettingsError
 from .tenant_boundary import TenantBoundary, TenantBoundaryArgs
@@ -123,6 +123,7 @@ class SandboxPlatform(pulumi.ComponentResource):
                     # Waits for the namespace only, not for the CRDs or the controller.
                     namespace=self.control_plane.namespace_name,
                     node_selector=controller_node_selector(s),  # the system pool, if ours
+                    network=router_network(s),
                 ),
                 k8s,
             )
@@ -133,6 +134,8 @@ class SandboxPlatform(pulumi.ComponentResource):
                 GatewayArgs(
                     s.gateway,
                     router_timeout_seconds=s.router.proxy_timeout_seconds,
+                    websocket_max_lifetime_seconds=s.router.websocket_max_lifetime_seconds,
+                    project=s.cluster.project,
                     namespace=self.router.namespace,
                     service_name=self.router.service_name,
                 ),

@@ -74,8 +74,18 @@ OUTPUTS: tuple[ContractOutput, ...] = (
     ContractOutput(
         "routerAuthToken", "the router's ROUTER_AUTH_TOKEN", required=False, secret=True
     ),
+    ContractOutput(
+        "routerClientNamespaces",
+        "namespaces whose pods the router's NetworkPolicy admits (router.clientNamespaces)",
+        required=False,
+    ),
     ContractOutput("gatewayName", "Gateway in front of the router", required=False),
     ContractOutput("gatewayNamespace", "namespace of that Gateway", required=False),
+    ContractOutput(
+        "gatewayUrl",
+        "where SDK clients outside the cluster send requests (direct mode's api_url)",
+        required=False,
+    ),
 )
 NAMES = tuple(o.name for o in OUTPUTS)
 REQUIRED = tuple(o.name for o in OUTPUTS if o.required)
@@ -95,7 +105,14 @@ def contract_exports(settings: PlatformSettings) -> dict[str, Any]:
 
 
 # What a tenant stack learns of its boundary (not who deploys it).
-TENANT_CONTRACT_FIELDS = {"namespace", "pod_security", "quota", "limits", "runtime_classes"}
+TENANT_CONTRACT_FIELDS = {
+    "namespace",
+    "pod_security",
+    "quota",
+    "limits",
+    "runtime_classes",
+    "client_namespace",
+}
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,7 @@ class RouterCoordinates:
 class GatewayCoordinates:
     name: str
     namespace: str
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,7 @@ class PlatformContract:
     router: RouterCoordinates | None = None
     router_auth_token: pulumi.Output[str] | None = None
     gateway: GatewayCoordinates | None = None
+    router_client_namespaces: tuple[str, ...] = ()
 
 
 def _fail(stack: str, problem: str) -> SettingsError:
@@ -191,7 +210,11 @@ def parse_contract(
         )
     gateway = None
     if present("gatewayName") and present("gatewayNamespace"):
-        gateway = GatewayCoordinates(str(outputs["gatewayName"]), str(outputs["gatewayNamespace"]))
+        gateway = GatewayCoordinates(
+            str(outputs["gatewayName"]),
+            str(outputs["gatewayNamespace"]),
+            outputs.get("gatewayUrl"),
+        )
     return PlatformContract(
         stack=stack,
         version=int(version),
@@ -209,6 +232,9 @@ def parse_contract(
             pulumi.Output.secret(secret("routerAuthToken")) if present("routerAuthToken") else None
         ),
         gateway=gateway,
+        router_client_namespaces=tuple(
+            str(n) for n in outputs.get("routerClientNamespaces") or ()
+        ),
     )
 
 

@@ -7,7 +7,7 @@ Service ``sandbox-router-svc:8080`` in ``agent-sandbox-system``, pods labelled
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +17,11 @@ import pulumi_random as random
 
 from . import constants as c
 from .pod_security import platform_container_security_context, resource_requirements
-from .settings import RouterSettings
+from .settings import PlatformSettings, RouterSettings
 
 core = k8s.core.v1
 meta = k8s.meta.v1
+net = k8s.networking.v1
 
 # Rotating the token (pulumi up --replace on the RandomPassword) changes this annotation and
 # so rolls the pods: env vars from a Secret are read only at container start.
@@ -35,6 +36,104 @@ class RouterArgs:
     namespace: pulumi.Input[str] = c.AGENT_SANDBOX_NAMESPACE
     # Pins the router to the system pool where there is one (GKE create mode).
     node_selector: Mapping[str, str] = field(default_factory=dict)
+    # Who may call the router and what it may call; None registers no NetworkPolicy.
+    network: RouterNetwork | None = None
+
+
+@dataclass(frozen=True)
+class RouterNetwork:
+    """The router's NetworkPolicy: ingress only from the gateway's load balancer and the SDK
+    client namespaces; egress only to cluster DNS and to sandbox pods, on sandbox ports, in
+    the sandbox namespaces. That also bounds what ``X-Sandbox-Pod-IP`` / ``X-Sandbox-Namespace``
+    can make the router dial: nothing but a sandbox pod."""
+
+    sandbox_namespaces: Sequence[str]
+    sandbox_ports: Sequence[int]
+    client_namespaces: Sequence[str] = ()
+    # Load-balancer source ranges; empty when there is no gateway.
+    ingress_cidrs: Sequence[str] = ()
+
+
+def router_network(s: PlatformSettings) -> RouterNetwork:
+    """The router's network reach on a platform (or all-in-one) stack."""
+    ports = {*s.router.sandbox_ports}
+    for _, _, w in s.sandboxes.workloads:
+        ports.update(p.container_port for p in w.ports)
+    cidrs: list[str] = []
+    if s.gateway.enabled:
+        # Health checks always come from Google's prober ranges; the global class's proxies
+        # too, the regional classes' from the proxy-only subnet (router.trustedProxyCidrs).
+        cidrs = [*c.GCP_LB_SOURCE_CIDRS]
+        if s.gateway.class_name in c.GATEWAY_REGIONAL_CLASSES:
+            cidrs += s.router.trusted_proxy_cidrs
+    return RouterNetwork(
+        sandbox_namespaces=s.sandbox_namespaces,
+        sandbox_ports=sorted(ports),
+        # The platform's own list plus each declared tenant's client namespace.
+        client_namespaces=list(
+            dict.fromkeys(
+                [
+                    *s.router.client_namespaces,
+                    *(t.client_namespace for t in s.tenants if t.client_namespace),
+                ]
+            )
+        ),
+        ingress_cidrs=cidrs,
+    )
+
+
+def _namespace(name: str) -> meta.LabelSelectorArgs:
+    return meta.LabelSelectorArgs(match_labels={c.NAMESPACE_NAME_LABEL: name})
+
+
+def network_policy_spec(network: RouterNetwork) -> net.NetworkPolicySpecArgs:
+    router_port = [net.NetworkPolicyPortArgs(protocol="TCP", port=c.ROUTER_PORT)]
+    sources = [
+        net.NetworkPolicyPeerArgs(ip_block=net.IPBlockArgs(cidr=cidr))
+        for cidr in network.ingress_cidrs
+    ] + [
+        net.NetworkPolicyPeerArgs(namespace_selector=_namespace(ns))
+        for ns in network.client_namespaces
+    ]
+    sandbox_pods = meta.LabelSelectorArgs(
+        match_expressions=[
+            meta.LabelSelectorRequirementArgs(key=c.SANDBOX_POD_LABEL, operator="Exists")
+        ]
+    )
+    return net.NetworkPolicySpecArgs(
+        pod_selector=meta.LabelSelectorArgs(match_labels=dict(c.ROUTER_APP_LABEL)),
+        policy_types=["Ingress", "Egress"],
+        # No source, no rule: an empty "from" would admit everyone.
+        ingress=[net.NetworkPolicyIngressRuleArgs(from_=sources, ports=router_port)]
+        if sources
+        else [],
+        egress=[
+            net.NetworkPolicyEgressRuleArgs(
+                to=[
+                    net.NetworkPolicyPeerArgs(
+                        namespace_selector=_namespace(c.KUBE_SYSTEM_NAMESPACE),
+                        pod_selector=meta.LabelSelectorArgs(match_labels=dict(c.KUBE_DNS_LABEL)),
+                    )
+                ],
+                ports=[
+                    net.NetworkPolicyPortArgs(protocol=proto, port=c.DNS_PORT)
+                    for proto in ("UDP", "TCP")
+                ],
+            ),
+            net.NetworkPolicyEgressRuleArgs(
+                to=[
+                    net.NetworkPolicyPeerArgs(
+                        namespace_selector=_namespace(ns), pod_selector=sandbox_pods
+                    )
+                    for ns in network.sandbox_namespaces
+                ],
+                ports=[
+                    net.NetworkPolicyPortArgs(protocol="TCP", port=port)
+                    for port in network.sandbox_ports
+                ],
+            ),
+        ],
+    )
 
 
 def _sha256(token: str) -> str:
@@ -51,6 +150,7 @@ class Router(pulumi.ComponentResource):
     # Secret; None when router.allowUnauthenticated is true.
     auth_token: pulumi.Output[str] | None
     auth_secret_name: pulumi.Output[str] | None
+    client_namespaces: tuple[str, ...]
 
     def __init__(
         self, name: str, args: RouterArgs, opts: pulumi.ResourceOptions | None = None
@@ -89,6 +189,7 @@ class Router(pulumi.ComponentResource):
                 name=c.ROUTER_ENV_WS_MAX_CONNECTIONS_PER_CLIENT,
                 value=str(s.websocket_max_connections_per_client),
             ),
+            core.EnvVarArgs(name=c.ROUTER_ENV_KEEP_ALIVE, value=str(s.keep_alive_timeout_seconds)),
             core.EnvVarArgs(
                 name=c.ROUTER_ENV_ALLOW_UNAUTHENTICATED,
                 value="true" if s.allow_unauthenticated else "false",
@@ -269,6 +370,15 @@ class Router(pulumi.ComponentResource):
             opts=fixed_name,
         )
 
+        if args.network is not None:
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network",
+                metadata=metadata(c.ROUTER_NETWORK_POLICY_NAME),
+                spec=network_policy_spec(args.network),
+                opts=child,
+            )
+
+        self.client_namespaces = tuple(args.network.client_namespaces) if args.network else ()
         self.service_name = service.metadata.apply(lambda m: m.name or "")
         self.namespace = service.metadata.apply(lambda m: m.namespace or "")
         self.port = c.ROUTER_PORT
@@ -298,4 +408,5 @@ def router_exports(router: Router | None) -> dict[str, Any]:
         "sandboxPort": c.SANDBOX_DEFAULT_RUNTIME_PORT,
         "routerAuthToken": router.auth_token if router else None,
         "routerAuthSecretName": router.auth_secret_name if router else None,
+        "routerClientNamespaces": list(router.client_namespaces) if router else None,
     }

@@ -94,6 +94,21 @@ def router_ingress(w: WorkloadSettings) -> list[net.NetworkPolicyIngressRuleArgs
     ]
 
 
+def baseline_policy_spec(blocked: Sequence[pulumi.Input[str]] = ()) -> net.NetworkPolicySpecArgs:
+    """The namespace-wide floor for sandbox pods, including those SDK clients create at run
+    time: no ingress unless a sandbox's own policy admits it, egress as a sandbox's. Sandbox
+    pods only (the controller labels every pod it creates for a Sandbox)."""
+    return net.NetworkPolicySpecArgs(
+        pod_selector=meta.LabelSelectorArgs(
+            match_expressions=[
+                meta.LabelSelectorRequirementArgs(key=c.SANDBOX_POD_LABEL, operator="Exists")
+            ]
+        ),
+        policy_types=["Ingress", "Egress"],
+        egress=sandbox_egress(blocked=blocked),
+    )
+
+
 def sandbox_egress(
     allowlist: Sequence[str] = (), blocked: Sequence[pulumi.Input[str]] = ()
 ) -> list[net.NetworkPolicyEgressRuleArgs]:
@@ -294,11 +309,7 @@ class SandboxSet(pulumi.ComponentResource):
             self.network_policies[BASELINE_POLICY] = net.NetworkPolicy(
                 f"{name}-baseline-network",
                 metadata=meta.ObjectMetaArgs(name=BASELINE_POLICY, namespace=ns, labels=labels),
-                spec=net.NetworkPolicySpecArgs(
-                    pod_selector=meta.LabelSelectorArgs(),
-                    policy_types=["Ingress", "Egress"],
-                    egress=sandbox_egress(blocked=args.blocked_egress),
-                ),
+                spec=baseline_policy_spec(args.blocked_egress),
                 opts=child.merge(pulumi.ResourceOptions(depends_on=in_namespace)),
             )
         else:

@@ -167,6 +167,7 @@ def check_against_platform(settings: PlatformSettings, contract: PlatformContrac
             "kubeconfig and cluster.kubeconfig.context to your own context for that cluster"
         )
     problems += _quota_problems(settings, b, contract)
+    problems += client_problems(t, b, contract)
     if problems:
         raise _fail(problems)
     return _warnings(settings, b, contract)
@@ -324,6 +325,7 @@ class Tenant(pulumi.ComponentResource):
     client_binding: rbac.RoleBinding | None
     service_accounts: dict[str, core.ServiceAccount]
     boundary: TenantBoundarySettings  # the platform's declaration of this tenant
+    client_token_secret: core.Secret | None
     exports: dict[str, Any]
 
     def __init__(
@@ -348,10 +350,9 @@ class Tenant(pulumi.ComponentResource):
         def metadata(object_name: str) -> meta.ObjectMetaArgs:
             return meta.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels)
 
-        self.service_accounts = {
-            sa: core.ServiceAccount(f"{name}-sa-{sa}", metadata=metadata(sa), opts=k8s_opts)
-            for sa in t.client_service_accounts
-        }
+        self.service_accounts, self.client_token_secret = client_identities(
+            name, t, contract, labels, k8s_opts
+        )
         self.client_role = rbac.Role(
             f"{name}-client-role",
             metadata=metadata(c.TENANT_CLIENT_ROLE_NAME),
@@ -365,7 +366,9 @@ class Tenant(pulumi.ComponentResource):
             rbac.SubjectArgs(kind="Group", name=g, api_group=c.RBAC_API_GROUP)
             for g in t.client_groups
         ] + [
-            rbac.SubjectArgs(kind="ServiceAccount", name=a.metadata.name, namespace=namespace)
+            rbac.SubjectArgs(
+                kind="ServiceAccount", name=a.metadata.name, namespace=a.metadata.namespace
+            )
             for a in self.service_accounts.values()
         ]
         self.client_binding = None
@@ -384,6 +387,59 @@ class Tenant(pulumi.ComponentResource):
         self.register_outputs(self.exports)
 
 
+def client_identities(
+    name: str,
+    t: TenantSettings,
+    contract: PlatformContract,
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[dict[str, core.ServiceAccount], core.Secret | None]:
+    """The in-cluster SDK clients' service accounts and the router token they send, in
+    tenant.clientNamespace (outside the sandbox namespace, whose pods admission forces into
+    the sandbox runtime). The token Secret is the platform's secret output written by this
+    stack, so it follows the platform's token whenever the tenant stack runs: nobody copies
+    it by hand."""
+    ns = t.client_namespace
+    if ns is None:
+        return {}, None
+
+    def metadata(object_name: str) -> meta.ObjectMetaArgs:
+        return meta.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
+
+    accounts = {
+        sa: core.ServiceAccount(f"{name}-sa-{sa}", metadata=metadata(sa), opts=opts)
+        for sa in t.client_service_accounts
+    }
+    secret = None
+    if contract.router_auth_token is not None:
+        secret = core.Secret(
+            f"{name}-client-router-auth",
+            metadata=metadata(c.ROUTER_AUTH_SECRET_NAME),
+            type="Opaque",
+            string_data={c.ROUTER_AUTH_SECRET_KEY: contract.router_auth_token},
+            opts=opts,
+        )
+    return accounts, secret
+
+
+def client_problems(
+    t: TenantSettings, b: TenantBoundarySettings, contract: PlatformContract
+) -> list[str]:
+    """The clients' namespace is the platform's to create (with the Role that lets this stack
+    place service accounts and the token there, and a place in the router's NetworkPolicy)."""
+    ns = t.client_namespace
+    if ns is None or ns == b.client_namespace:
+        return []
+    declared = (
+        f"it declared {b.client_namespace}" if b.client_namespace else "it declared none"
+    )
+    return [
+        f"tenant.clientNamespace '{ns}' is not the client namespace the platform stack "
+        f"{contract.stack} declared for {t.namespace} ({declared}); set tenant.clientNamespace "
+        f"to that, or ask the platform team to set tenants[].clientNamespace: {ns}"
+    ]
+
+
 def tenant_exports(contract: PlatformContract, tenant: Tenant) -> dict[str, Any]:
     """What the team's SDK clients need: the sandboxes (same names as a platform stack's) and
     how to reach them through the platform's router."""
@@ -395,6 +451,12 @@ def tenant_exports(contract: PlatformContract, tenant: Tenant) -> dict[str, Any]
         "defaultRuntimeClass": default_runtime_class(tenant.boundary, contract),
         "clientRole": tenant.client_role.metadata.name,
         "clientServiceAccounts": sorted(tenant.service_accounts),
+        "clientNamespace": tenant.client_token_secret.metadata.namespace
+        if tenant.client_token_secret
+        else None,
+        "clientRouterAuthSecret": tenant.client_token_secret.metadata.name
+        if tenant.client_token_secret
+        else None,
         "routerServiceName": router.service_name if router else None,
         "routerNamespace": router.namespace if router else None,
         "routerPort": router.port if router else None,
@@ -402,4 +464,5 @@ def tenant_exports(contract: PlatformContract, tenant: Tenant) -> dict[str, Any]
         "routerAuthToken": contract.router_auth_token,
         "gatewayName": gateway.name if gateway else None,
         "gatewayNamespace": gateway.namespace if gateway else None,
+        "gatewayUrl": gateway.url if gateway else None,
     }

@@ -7,7 +7,9 @@ Kata's podFixed is paid from the tenant's quota) and LimitRange, a baseline Netw
 ingress, egress as a sandbox's) for sandboxes clients create at run time, and the
 ``sandbox-deployer`` Role its tenant stack deploys with — namespaced rights only. The tenant
 stack then places its templates, pools, sandboxes and client identities in that namespace
-(``components/tenant.py``). docs/threat-model.md explains why the namespace is the boundary.
+(``components/tenant.py``). With ``clientNamespace`` it also creates the namespace where the
+tenant's in-cluster SDK clients run, and a Role there for their service accounts and the router
+token Secret. docs/threat-model.md explains why the namespace is the boundary.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pulumi_kubernetes as k8s
 
 from . import constants as c
 from .pod_security import namespace_labels
-from .sandboxes import BASELINE_POLICY, sandbox_egress
+from .sandboxes import BASELINE_POLICY, baseline_policy_spec
 from .settings import TenantBoundarySettings
 
 core = k8s.core.v1
@@ -62,6 +64,8 @@ class TenantBoundary(pulumi.ComponentResource):
     network_policy: net.NetworkPolicy
     deployer_role: rbac.Role
     deployer_binding: rbac.RoleBinding | None
+    # tenants[].clientNamespace: where the tenant's in-cluster SDK clients run.
+    client_namespace: core.Namespace | None
 
     def __init__(
         self, name: str, args: TenantBoundaryArgs, opts: pulumi.ResourceOptions | None = None
@@ -127,11 +131,7 @@ class TenantBoundary(pulumi.ComponentResource):
         self.network_policy = net.NetworkPolicy(
             f"{name}-baseline-network",
             metadata=metadata(BASELINE_POLICY),
-            spec=net.NetworkPolicySpecArgs(
-                pod_selector=meta.LabelSelectorArgs(),
-                policy_types=["Ingress", "Egress"],
-                egress=sandbox_egress(blocked=args.blocked_egress),
-            ),
+            spec=baseline_policy_spec(args.blocked_egress),
             opts=in_ns,
         )
         self.deployer_role = rbac.Role(
@@ -161,6 +161,59 @@ class TenantBoundary(pulumi.ComponentResource):
                 subjects=subjects,
                 opts=in_ns.merge(pulumi.ResourceOptions(depends_on=[self.deployer_role])),
             )
+        self.client_namespace = self._clients(name, t, labels, subjects, args.guarded_by)
         self.register_outputs(
-            {"namespace": self.namespace.metadata.name, "podSecurity": t.pod_security}
+            {
+                "namespace": self.namespace.metadata.name,
+                "podSecurity": t.pod_security,
+                "clientNamespace": self.client_namespace.metadata.name
+                if self.client_namespace
+                else None,
+            }
         )
+
+    def _clients(
+        self,
+        name: str,
+        t: TenantBoundarySettings,
+        labels: dict[str, str],
+        subjects: list[rbac.SubjectArgs],
+        guarded_by: Sequence[pulumi.Resource],
+    ) -> core.Namespace | None:
+        """The clients' namespace (restricted: SDK clients need no privilege) and the Role the
+        tenant's deploy identity places their service accounts and token Secret with."""
+        ns = t.client_namespace
+        if ns is None:
+            return None
+        child = pulumi.ResourceOptions(parent=self)
+        namespace = core.Namespace(
+            f"{name}-client-namespace",
+            metadata=meta.ObjectMetaArgs(
+                name=ns, labels={**labels, **namespace_labels("restricted")}
+            ),
+            # It holds the tenant's client identities: destroy leaves it like the sandboxes'.
+            opts=child.merge(
+                pulumi.ResourceOptions(retain_on_delete=True, depends_on=list(guarded_by))
+            ),
+        )
+        in_ns = child.merge(pulumi.ResourceOptions(depends_on=[namespace]))
+        role_name = c.TENANT_CLIENT_DEPLOYER_ROLE_NAME
+        role = rbac.Role(
+            f"{name}-client-deployer-role",
+            metadata=meta.ObjectMetaArgs(name=role_name, namespace=ns, labels=labels),
+            rules=[
+                rbac.PolicyRuleArgs(
+                    api_groups=[""], resources=["serviceaccounts", "secrets"], verbs=list(ALL)
+                )
+            ],
+            opts=in_ns,
+        )
+        if subjects:
+            rbac.RoleBinding(
+                f"{name}-client-deployer-binding",
+                metadata=meta.ObjectMetaArgs(name=role_name, namespace=ns, labels=labels),
+                role_ref=rbac.RoleRefArgs(api_group=c.RBAC_API_GROUP, kind="Role", name=role_name),
+                subjects=subjects,
+                opts=in_ns.merge(pulumi.ResourceOptions(depends_on=[role])),
+            )
+        return namespace

@@ -41,6 +41,7 @@ _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 MOCK_CA = "bW9jay1jYQ=="  # base64("mock-ca")
 MOCK_ENDPOINT = "192.0.2.10"  # TEST-NET-1: never routable
+MOCK_GATEWAY_ADDRESS = "192.0.2.20"  # TEST-NET-1: never routable
 
 
 @dataclass
@@ -219,6 +220,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
             _gcp_node_pool(args.name, state)
         elif t == "gcp:serviceaccount/account:Account":
             state["email"] = f"{state['accountId']}@{state.get('project')}.iam.gserviceaccount.com"
+        elif t == "gcp:compute/globalAddress:GlobalAddress":
+            # pulumi-gcp auto-names `name` (logical name + random suffix); GCP picks the IP.
+            state.setdefault("name", f"{args.name}-a1b2c3d")
+            state["address"] = MOCK_GATEWAY_ADDRESS
         elif t == "random:index/randomPassword:RandomPassword":
             state["result"] = "mock-random-password-value"
         elif t == "pulumi:pulumi:StackReference":

@@ -42,14 +42,25 @@ def upstream_dir() -> Path:
     return path
 
 
-def to_json_schema(node: Any) -> Any:
+_JUNCTORS = ("oneOf", "anyOf", "allOf", "not")
+
+
+def to_json_schema(node: Any, in_junctor: bool = False) -> Any:
     """OpenAPI v3 (Kubernetes structural schema) -> JSON Schema, closing objects that declare
-    their properties so an unknown field is an error, as the API server prunes/rejects it."""
+    their properties so an unknown field is an error, as the API server prunes/rejects it.
+
+    Branches of oneOf/anyOf/allOf/not only validate values (a structural schema's fields are
+    those outside them), so they are never closed: Gateway's ``spec.addresses`` items, for
+    one, name ``value`` only in their outer schema."""
     if isinstance(node, list):
-        return [to_json_schema(n) for n in node]
+        return [to_json_schema(n, in_junctor) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: to_json_schema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    out = {
+        k: to_json_schema(v, in_junctor or k in _JUNCTORS)
+        for k, v in node.items()
+        if not k.startswith("x-kubernetes-")
+    }
     if node.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
@@ -57,6 +68,7 @@ def to_json_schema(node: Any) -> Any:
         out["type"] = [out["type"], "null"]
     if (
         "properties" in node
+        and not in_junctor
         and "additionalProperties" not in node
         and not node.get("x-kubernetes-preserve-unknown-fields")
     ):

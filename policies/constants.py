@@ -93,9 +93,18 @@ N1_TOO_OLD_CPU_PLATFORMS = ("Intel Sandy Bridge", "Intel Ivy Bridge")
 ROUTER_APP_LABEL = {"app": "sandbox-router"}
 ROUTER_SERVICE_NAME = "sandbox-router-svc"
 ROUTER_ENV_ALLOW_UNAUTHENTICATED = "ALLOW_UNAUTHENTICATED_ROUTER"
+ROUTER_ENV_AUTH_TOKEN = "ROUTER_AUTH_TOKEN"
 ROUTER_ENV_PROXY_TIMEOUT = "PROXY_TIMEOUT_SECONDS"
 # The router's own default when PROXY_TIMEOUT_SECONDS is not set.
 ROUTER_DEFAULT_PROXY_TIMEOUT_SECONDS = 180
+# Upstream's Go router (image sandbox-router-go, sandbox-router/ in kubernetes-sigs/agent-sandbox)
+# reads no ROUTER_AUTH_TOKEN: it authorizes by --authz-mode, whose default allow-all lets every
+# request through; tokenreview lets tokenless requests through unless
+# --authz-tokenreview-require-token=true (sandbox-router/config/flags.go).
+GO_ROUTER_IMAGE_NAME = "sandbox-router-go"
+GO_ROUTER_AUTHZ_FLAG = "--authz-mode"
+GO_ROUTER_REQUIRE_TOKEN_FLAG = "--authz-tokenreview-require-token"
+GO_ROUTER_SECURE_AUTHZ_MODES = ("tokenreview", "scoped-token")
 GCP_BACKEND_POLICY_TYPE = "kubernetes:networking.gke.io/v1:GCPBackendPolicy"
 HTTP_ROUTE_TYPE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 # GCP's backend service timeout when a GCPBackendPolicy leaves timeoutSec out.

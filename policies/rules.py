@@ -484,7 +484,58 @@ def _env(container: Any, name: str) -> Any:
     return None
 
 
+def _flags(container: Any) -> dict[str, str] | None:
+    """``--name=value`` / ``--name value`` flags of command + args; None when unknown."""
+    argv: list[str] = []
+    for key in ("command", "args"):
+        part = items(container, key)
+        if part is UNKNOWN:
+            return None
+        argv += [str(x) for x in part]
+    out: dict[str, str] = {}
+    for i, arg in enumerate(argv):
+        if not arg.startswith("--"):
+            continue
+        name, eq, value = arg.partition("=")
+        if not eq:
+            following = argv[i + 1] if i + 1 < len(argv) else ""
+            value = following if following and not following.startswith("--") else "true"
+        out[name] = value
+    return out
+
+
+def is_go_router(container: Any) -> bool:
+    """Upstream's Go router: its image (mirrors keep the last path segment) or its flags."""
+    image = get(container, "image")
+    if isinstance(image, str):
+        name = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
+        if name == c.GO_ROUTER_IMAGE_NAME:
+            return True
+    flags = _flags(container) or {}
+    return c.GO_ROUTER_AUTHZ_FLAG in flags
+
+
+def _go_router_problem(container: Any) -> str | None:
+    flags = _flags(container)
+    if flags is None:
+        return None  # unknown during preview: skipped, not guessed
+    mode = flags.get(c.GO_ROUTER_AUTHZ_FLAG, "allow-all")
+    if mode not in c.GO_ROUTER_SECURE_AUTHZ_MODES:
+        return (
+            f"runs the Go router with {c.GO_ROUTER_AUTHZ_FLAG}={mode}: it reads no "
+            f"{c.ROUTER_ENV_AUTH_TOKEN} and lets every request through; pass "
+            f"{c.GO_ROUTER_AUTHZ_FLAG}=scoped-token (per-sandbox tokens) or tokenreview"
+        )
+    if mode == "tokenreview" and flags.get(c.GO_ROUTER_REQUIRE_TOKEN_FLAG) != "true":
+        return (
+            f"runs the Go router with {c.GO_ROUTER_AUTHZ_FLAG}=tokenreview but without "
+            f"{c.GO_ROUTER_REQUIRE_TOKEN_FLAG}=true: requests without a token are let through"
+        )
+    return None
+
+
 def router_authentication_required(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Whichever router image runs, a request without a valid token is refused."""
     if not is_router(resource_type, props):
         return []
     containers = items(props, "spec", "template", "spec", "containers")
@@ -492,10 +543,16 @@ def router_authentication_required(resource_type: str, props: Mapping[str, Any])
         return []
     out = []
     for i, container in enumerate(containers):
+        where = f"spec.template.spec.containers[{i}]"
+        if is_go_router(container):
+            problem = _go_router_problem(container)
+            if problem:
+                out.append(f"{where} {problem}")
+            continue
         value = _env(container, c.ROUTER_ENV_ALLOW_UNAUTHENTICATED)
         if isinstance(value, str) and value.strip().lower() == "true":
             out.append(
-                f"spec.template.spec.containers[{i}] sets {c.ROUTER_ENV_ALLOW_UNAUTHENTICATED}="
+                f"{where} sets {c.ROUTER_ENV_ALLOW_UNAUTHENTICATED}="
                 f"{value}: anyone who reaches the router reaches every sandbox"
             )
     return out

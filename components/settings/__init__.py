@@ -182,6 +182,10 @@ class PlatformSettings(_Model):
     def pod_security_levels(self) -> dict[str, str]:
         """Namespaces this stack creates -> the Pod Security level it enforces there."""
         levels: dict[str, str] = {t.namespace: t.pod_security for t in self.tenants}
+        # Tenants' client namespaces: SDK clients need no privilege.
+        for t in self.tenants:
+            if t.client_namespace:
+                levels[t.client_namespace] = "restricted"
         if self.sandboxes.create_namespace:
             levels[self.sandboxes.namespace] = self.sandboxes.pod_security_level
         return levels
@@ -189,6 +193,7 @@ class PlatformSettings(_Model):
     @model_validator(mode="after")
     def _tenants(self) -> PlatformSettings:
         seen: set[str] = set()
+        seen_clients: set[str] = set()
         installed = self.isolation.admitted_runtime_classes
         for i, t in enumerate(self.tenants):
             where = f"tenants[{i}]"
@@ -209,6 +214,19 @@ class PlatformSettings(_Model):
                     "a declared tenant is guarded already — remove it from "
                     "admission.sandboxNamespaces"
                 )
+            if t.client_namespace is not None and t.client_namespace in self.sandbox_namespaces:
+                raise ValueError(
+                    f"{where}.clientNamespace '{t.client_namespace}' is a sandbox namespace, "
+                    "where admission forces every pod into the sandbox runtime; name a "
+                    "namespace of the tenant's agents (e.g. team-a-agents)"
+                )
+            if t.client_namespace is not None and t.client_namespace in seen_clients:
+                raise ValueError(
+                    f"{where}.clientNamespace '{t.client_namespace}' is declared twice; each "
+                    "tenant's clients get a namespace of their own (it holds the router token)"
+                )
+            if t.client_namespace is not None:
+                seen_clients.add(t.client_namespace)
             unknown = [rc for rc in t.runtime_classes if rc not in installed]
             if unknown:
                 raise ValueError(
@@ -217,6 +235,31 @@ class PlatformSettings(_Model):
                     "empty for all of them"
                 )
         return self
+
+    def _check_gateway_clients(self) -> None:
+        """What the gateway's load balancer needs of the router, and what SDK clients need of
+        the gateway (docs/clients.md)."""
+        keep_alive = self.router.keep_alive_timeout_seconds
+        if keep_alive <= c.GCP_LB_BACKEND_KEEP_ALIVE_SECONDS:
+            raise ValueError(
+                f"router.keepAliveTimeoutSeconds {keep_alive} is not above the GCP load "
+                f"balancer's fixed {c.GCP_LB_BACKEND_KEEP_ALIVE_SECONDS} s backend keep-alive: "
+                "the router would close connections the load balancer still reuses "
+                "(intermittent 502s); set it above 600 (default 620)"
+            )
+        if self.gateway.https is not None and self.gateway.hostname is None:
+            raise ValueError(
+                "gateway.https is set but gateway.hostname is not: clients connect to "
+                "https://<hostname> and the certificate must name it; set gateway.hostname"
+            )
+        if self.gateway.class_name in c.GATEWAY_REGIONAL_CLASSES and not (
+            self.router.trusted_proxy_cidrs
+        ):
+            raise ValueError(
+                f"gateway.className '{self.gateway.class_name}' reaches the router from the "
+                "region's proxy-only subnet, which the router's NetworkPolicy admits only when "
+                "listed; set router.trustedProxyCidrs to that subnet's CIDR"
+            )
 
     @model_validator(mode="after")
     def _cross_layer(self) -> PlatformSettings:
@@ -277,6 +320,15 @@ class PlatformSettings(_Model):
                     "the router still allows; raise gateway.timeoutSec (or remove it to follow "
                     "the router)"
                 )
+            self._check_gateway_clients()
+        clients = [n for n in self.router.client_namespaces if n in self.sandbox_namespaces]
+        if self.role != "tenant" and clients:
+            raise ValueError(
+                f"router.clientNamespaces lists {', '.join(clients)}, a sandbox namespace: "
+                "admission forces every pod there into the sandbox runtime and sandbox egress "
+                "cannot reach the router; run SDK clients in a namespace of their own and list "
+                "that one"
+            )
         if cl.managed_agent_sandbox_addon and self.control_plane.enabled:
             raise ValueError(
                 "cluster.managedAgentSandboxAddon and controlPlane.enabled are both true: GKE's "

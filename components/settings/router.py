@@ -32,6 +32,15 @@ class RouterSettings(_Model):
     # balancer's address unless trustedProxyCidrs names the proxies (upstream's advice).
     websocket_max_connections_per_client: int = Field(0, ge=0)
     trusted_proxy_cidrs: list[str] = []
+    # uvicorn's keep-alive for idle client connections. Behind a GCP load balancer it must
+    # outlast the load balancer's fixed 600 s backend keep-alive (checked with the gateway).
+    keep_alive_timeout_seconds: int = Field(620, ge=1, le=86400)
+    # Namespaces whose pods may call the router directly (in-cluster SDK clients); the
+    # router's NetworkPolicy admits only these and the gateway's load balancer.
+    client_namespaces: list[Dns1123Name] = []
+    # Ports the router may open on sandbox pods (its NetworkPolicy's egress), besides the
+    # ports this stack's own sandboxes declare.
+    sandbox_ports: list[Annotated[int, Field(ge=1, le=65535)]] = [c.SANDBOX_DEFAULT_RUNTIME_PORT]
     resources: ResourceSettings = ResourceSettings(
         requests={"cpu": "100m", "memory": "128Mi"}, limits={"cpu": "1", "memory": "512Mi"}
     )
@@ -50,6 +59,12 @@ class RouterSettings(_Model):
                     f"router.trustedProxyCidrs entry '{cidr}' is not a CIDR; write it like "
                     "10.128.0.0/14"
                 ) from None
+        reserved = [n for n in self.client_namespaces if n in c.RESERVED_NAMESPACES]
+        if reserved:
+            raise ValueError(
+                f"router.clientNamespaces lists {', '.join(reserved)}: system namespaces do "
+                "not run SDK clients; list the namespaces where your agents run"
+            )
         return self
 
 

@@ -97,10 +97,23 @@ class TenantBoundarySettings(_Model):
     # (GKE: Google Groups for RBAC; a CI service account's email is a user).
     deploy_groups: list[Annotated[str, Field(min_length=1)]] = []
     deploy_users: list[Annotated[str, Field(min_length=1)]] = []
+    # Where this tenant's in-cluster SDK clients run (docs/clients.md): created here with Pod
+    # Security restricted, admitted by the router's NetworkPolicy, and with a Role that lets the
+    # deploy identity place the client service accounts and the router token Secret in it.
+    # Never a sandbox namespace: admission forces every pod there into the sandbox runtime.
+    client_namespace: Dns1123Name | None = None
 
     @model_validator(mode="after")
     def _boundary(self) -> TenantBoundarySettings:
         _check_namespace(self.namespace, "tenants[].namespace")
+        if self.client_namespace is not None:
+            _check_namespace(self.client_namespace, "tenants[].clientNamespace")
+            if self.client_namespace == self.namespace:
+                raise ValueError(
+                    f"tenants[].clientNamespace '{self.client_namespace}' is the tenant's "
+                    "sandbox namespace, where admission forces every pod into the sandbox "
+                    "runtime; name another one (e.g. team-a-agents)"
+                )
         _check_quota_and_limits(self.quota, self.limits, "tenants[]")
         for what, names in (
             ("runtimeClasses", self.runtime_classes),
@@ -161,6 +174,11 @@ class TenantSettings(_Model):
     # the namespace for in-cluster clients.
     client_groups: list[Annotated[str, Field(min_length=1)]] = []
     client_service_accounts: list[Dns1123Name] = []
+    # Where in-cluster SDK clients run: the namespace the platform stack declared for this
+    # tenant (tenants[].clientNamespace), outside the sandbox namespaces (admission forces every
+    # pod there into the sandbox runtime). The client service accounts and a copy of the router
+    # token Secret are created there (docs/clients.md).
+    client_namespace: Dns1123Name | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -193,4 +211,20 @@ class TenantSettings(_Model):
         ):
             if len(set(names)) != len(names):
                 raise ValueError(f"tenant.{what} lists a name twice; list each once")
+        self._client_namespace()
         return self
+
+    def _client_namespace(self) -> None:
+        ns = self.client_namespace
+        if self.client_service_accounts and ns is None:
+            raise ValueError(
+                "tenant.clientServiceAccounts needs tenant.clientNamespace: client pods cannot "
+                f"run in {self.namespace}, where admission forces every pod into the sandbox "
+                "runtime; set it to the client namespace the platform stack declared for this "
+                "tenant (tenants[].clientNamespace)"
+            )
+        if ns is not None and (ns == self.namespace or ns in c.RESERVED_NAMESPACES):
+            raise ValueError(
+                f"tenant.clientNamespace '{ns}' is the sandbox namespace or a system namespace; "
+                "name the namespace where your agents run (e.g. team-a-agents)"
+            )

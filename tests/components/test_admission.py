@@ -472,7 +472,7 @@ def controller_pod(
         "metadata": {
             "name": "s",
             "namespace": namespace,
-            "labels": {**(labels or {}), c.CONTROLLER_POD_LABEL: "1a2b3c4d"},
+            "labels": {**(labels or {}), c.SANDBOX_POD_LABEL: "1a2b3c4d"},
             "ownerReferences": [
                 {
                     "apiVersion": c.SANDBOX_API_VERSION,

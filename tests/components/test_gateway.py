@@ -30,7 +30,10 @@ CRD_FILES = (
     "gke-gateway-policies/crds/networking.gke.io_gcpbackendpolicies.yaml",
 )
 HTTPS_SECRET = {"https": {"certificateSecret": "router-tls"}, "hostname": "sandboxes.example.com"}
-HTTPS_PRE_SHARED = {"https": {"preSharedCertificate": "sandbox-cert"}}
+HTTPS_PRE_SHARED = {
+    "https": {"preSharedCertificate": "sandbox-cert"},
+    "hostname": "sandboxes.example.com",
+}
 
 
 # --- CEL rules of the CRDs (jsonschema cannot check x-kubernetes-validations) -----------------
@@ -115,12 +118,16 @@ def router_service(plan: Plan) -> dict[str, Any]:
     return plan.one(SERVICE, "router-service").inputs
 
 
-def router_timeout(plan: Plan) -> int:
+def router_env_value(plan: Plan, name: str) -> str:
     (container,) = plan.one(DEPLOYMENT, "router-deployment").inputs["spec"]["template"]["spec"][
         "containers"
     ]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    return int(env["PROXY_TIMEOUT_SECONDS"])
+    return str(env[name])
+
+
+def router_timeout(plan: Plan) -> int:
+    return int(router_env_value(plan, "PROXY_TIMEOUT_SECONDS"))
 
 
 def upstream_gateway_docs(upstream: Path) -> dict[str, dict[str, Any]]:
@@ -162,7 +169,10 @@ def test_gateway_listens_on_http_for_the_routers_namespace_only(
 
 
 def test_class_is_a_setting() -> None:
-    plan = run(gateway={"className": "gke-l7-regional-external-managed"})
+    plan = run(
+        gateway={"className": "gke-l7-regional-external-managed"},
+        router={"trustedProxyCidrs": ["10.129.0.0/23"]},  # the proxy-only subnet
+    )
     assert only(plan, GATEWAY)["spec"]["gatewayClassName"] == "gke-l7-regional-external-managed"
     bad = run(gateway={"className": "istio"})
     assert bad.error is not None and "gateway.className" in bad.error
@@ -215,13 +225,24 @@ def test_health_check_uses_healthz_on_the_serving_port(dev_plan: Plan, upstream:
     assert check.get("portSpecification", "USE_SERVING_PORT") == "USE_SERVING_PORT"
 
 
-def test_backend_timeout_follows_the_router(dev_plan: Plan) -> None:
+def test_backend_timeout_covers_websocket_sessions(dev_plan: Plan) -> None:
+    """GCP load balancers apply the backend timeout to a WebSocket's whole life: by default it
+    is the router's WebSocket lifetime, not its per-request timeout (the router answers 504
+    itself when a request runs longer)."""
     timeout = only(dev_plan, BACKEND_POLICY)["spec"]["default"]["timeoutSec"]
-    assert timeout == router_timeout(dev_plan)
-    assert timeout > 30  # GCP's default backend timeout would cut long sandbox calls
-    plan = run(router={"proxyTimeoutSeconds": 600})
-    assert only(plan, BACKEND_POLICY)["spec"]["default"]["timeoutSec"] == router_timeout(plan)
-    assert router_timeout(plan) == 600
+    lifetime = int(router_env_value(dev_plan, "WEBSOCKET_MAX_LIFETIME_SECONDS"))
+    assert timeout == lifetime == 86400
+    assert timeout > router_timeout(dev_plan)  # the VS Code IDE no longer drops at 180 s
+    plan = run(router={"websocketMaxLifetimeSeconds": 7200})
+    assert only(plan, BACKEND_POLICY)["spec"]["default"]["timeoutSec"] == 7200
+    # 0 disables the router's cap (as upstream's router reads it); the load balancer keeps a day.
+    plan = run(router={"websocketMaxLifetimeSeconds": 0})
+    assert plan.error is None, plan.error
+    assert router_env_value(plan, "WEBSOCKET_MAX_LIFETIME_SECONDS") == "0"
+    assert only(plan, BACKEND_POLICY)["spec"]["default"]["timeoutSec"] == 86400
+    # A request timeout above the WebSocket cap still wins (never cut a request short).
+    plan = run(router={"proxyTimeoutSeconds": 600, "websocketMaxLifetimeSeconds": 300})
+    assert only(plan, BACKEND_POLICY)["spec"]["default"]["timeoutSec"] == 600
 
 
 def test_explicit_gateway_timeout_at_or_above_the_router_wins() -> None:
@@ -318,4 +339,48 @@ def test_gateway_outputs_for_the_sdk(dev_plan: Plan) -> None:
     gw = only(dev_plan, GATEWAY)
     assert dev_plan.outputs["gatewayName"] == gw["metadata"]["name"] == "sandbox-gateway"
     assert dev_plan.outputs["gatewayNamespace"] == gw["metadata"]["namespace"]
-    assert dev_plan.outputs["gatewayTimeoutSec"] == router_timeout(dev_plan)
+    assert dev_plan.outputs["gatewayTimeoutSec"] == only(dev_plan, BACKEND_POLICY)["spec"][
+        "default"
+    ]["timeoutSec"]
+
+
+# ---------------------------------------------------------------------------------------------
+# where SDK clients connect (docs/clients.md): gatewayUrl for each gateway setting
+# ---------------------------------------------------------------------------------------------
+GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
+
+
+def test_default_gateway_has_a_static_address_clients_can_use(dev_plan: Plan) -> None:
+    """SDK clients dial plain http://<address> (the SDK's gateway mode does too, and the
+    Gateway's status is not readable from a Pulumi CustomResource): the default stack reserves
+    the address and exports the URL."""
+    (address,) = dev_plan.by_type(GLOBAL_ADDRESS)
+    assert address.inputs["project"] == "my-gcp-project"
+    assert address.inputs["addressType"] == "EXTERNAL"
+    gw = only(dev_plan, GATEWAY)
+    (requested,) = gw["spec"]["addresses"]
+    assert requested == {"type": "NamedAddress", "value": "agent-sandbox-gateway-address-a1b2c3d"}
+    assert dev_plan.outputs["gatewayAddress"] == "192.0.2.20"  # the mock's answer for the IP
+    assert dev_plan.outputs["gatewayUrl"] == "http://192.0.2.20"
+    assert "hostnames" not in only(dev_plan, HTTP_ROUTE)["spec"]
+
+
+@pytest.mark.parametrize(
+    ("gateway", "url"),
+    [
+        ({"hostname": "sandboxes.example.com"}, "http://sandboxes.example.com"),
+        (HTTPS_SECRET, "https://sandboxes.example.com"),
+        # A wildcard names no host a client could dial: the URL is the team's to choose.
+        ({"hostname": "*.example.com"}, None),
+    ],
+)
+def test_gateway_url_follows_hostname_and_https(gateway: dict[str, Any], url: str | None) -> None:
+    plan = run(gateway=gateway)
+    assert plan.error is None, plan.error
+    assert plan.outputs.get("gatewayUrl") == url
+
+
+def test_https_needs_a_hostname() -> None:
+    plan = run(gateway={"https": {"certificateSecret": "router-tls"}})
+    assert plan.error is not None and "gateway.hostname" in plan.error
+    assert plan.registrations == []

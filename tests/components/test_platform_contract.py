@@ -61,6 +61,9 @@ def test_the_dev_contract_parses(dev: Plan) -> None:
     assert contract.kubeconfig is not None
     assert contract.router is not None and contract.router.port == 8080
     assert contract.gateway is not None
+    # Tenants' clients outside the cluster need the gateway's URL, not only its name.
+    assert contract.gateway.url is not None
+    assert contract.gateway.url == dev.outputs["gatewayUrl"]
 
 
 def test_a_kubeconfig_platform_has_no_kubeconfig_or_gateway_in_its_contract() -> None:

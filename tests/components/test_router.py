@@ -106,7 +106,26 @@ def test_env_names_are_the_routers_own(dev_plan: Plan, upstream: Path) -> None:
     documented = (folder / "README.md").read_text() + (folder / "sandbox_router.yaml").read_text()
     plan = run(router={"trustedProxyCidrs": ["10.0.0.0/8"]})
     for name in env(plan):
+        if name.startswith("UVICORN_"):
+            continue  # uvicorn's own, below
         assert name in documented, name
+
+
+def test_keep_alive_reaches_uvicorn_and_outlasts_the_load_balancer(dev_plan: Plan) -> None:
+    """The router image runs the uvicorn CLI, which reads UVICORN_<OPTION> variables (click's
+    auto_envvar_prefix); the load balancer reuses idle backend connections for 600 s."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("uvicorn.main")
+    assert spec is not None and spec.origin is not None
+    source = Path(spec.origin).read_text()
+    assert '"auto_envvar_prefix": "UVICORN"' in source and '"--timeout-keep-alive"' in source
+    assert int(env(dev_plan)["UVICORN_TIMEOUT_KEEP_ALIVE"]["value"]) > 600
+    bad = run(router={"keepAliveTimeoutSeconds": 600})
+    assert bad.error is not None and "router.keepAliveTimeoutSeconds" in bad.error
+    assert bad.registrations == []
+    # Without a load balancer (port-forward only) any keep-alive is fine.
+    assert run(router={"keepAliveTimeoutSeconds": 30}, gateway={"enabled": False}).error is None
 
 
 def test_timeouts_and_websocket_limits_come_from_settings(dev_plan: Plan) -> None:
@@ -401,3 +420,117 @@ def test_router_disabled_registers_nothing_and_outputs_stay() -> None:
     assert [d for d in plan.by_type(DEPLOYMENT) if "router" in d.name] == []
     for key in ("routerServiceName", "routerNamespace", "routerUrl", "routerAuthToken"):
         assert plan.outputs[key] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# the router's NetworkPolicy
+# ---------------------------------------------------------------------------------------------
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+SANDBOX_POD = {"agents.x-k8s.io/sandbox-name-hash": "3f2a9c1b"}
+
+
+def router_policy(plan: Plan) -> dict[str, Any]:
+    (policy,) = [
+        p.inputs
+        for p in plan.by_type(NETWORK_POLICY)
+        if p.inputs["metadata"]["name"] == "sandbox-router"
+    ]
+    return dict(policy)
+
+
+def _selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    if selector is None:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for req in selector.get("matchExpressions") or []:
+        assert req["operator"] == "Exists", req
+        if req["key"] not in labels:
+            return False
+    return True
+
+
+def egress_allows(
+    policy: dict[str, Any], namespace: str, labels: dict[str, str], port: int
+) -> bool:
+    """Does an egress rule admit TCP to a pod (namespace, labels) on port? ipBlocks never match
+    pods here: the test asserts there are none."""
+    for rule in policy["spec"]["egress"]:
+        ports = [p["port"] for p in rule.get("ports") or []]
+        if ports and port not in ports:
+            continue
+        for peer in rule.get("to") or []:
+            assert "ipBlock" not in peer, peer
+            ns = {"kubernetes.io/metadata.name": namespace}
+            if _selects(peer.get("namespaceSelector"), ns) and _selects(
+                peer.get("podSelector"), labels
+            ):
+                return True
+    return False
+
+
+def test_router_network_policy_selects_the_router(dev_plan: Plan) -> None:
+    policy = router_policy(dev_plan)
+    assert policy["metadata"]["namespace"] == "agent-sandbox-system"
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "sandbox-router"}}
+    assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+
+
+def test_router_reaches_only_dns_and_sandbox_pods(dev_plan: Plan) -> None:
+    policy = router_policy(dev_plan)
+    assert egress_allows(policy, "kube-system", {"k8s-app": "kube-dns"}, 53)
+    for port in (8888, 13337):  # the SDK's runtime port; the VS Code sandbox's port
+        assert egress_allows(policy, "agent-sandboxes", SANDBOX_POD, port)
+    # X-Sandbox-Pod-IP / X-Sandbox-Namespace cannot aim it anywhere else.
+    assert not egress_allows(policy, "agent-sandboxes", {"app": "agent-runner"}, 8888)
+    assert not egress_allows(policy, "agent-sandbox-system", {"control-plane": "x"}, 8080)
+    assert not egress_allows(policy, "kube-system", SANDBOX_POD, 8888)
+    assert not egress_allows(policy, "agent-sandboxes", SANDBOX_POD, 22)
+    plan = run(admission={"sandboxNamespaces": ["team-b"]})
+    assert egress_allows(router_policy(plan), "team-b", SANDBOX_POD, 8888)
+
+
+def test_router_ingress_only_from_the_load_balancer_and_client_namespaces(dev_plan: Plan) -> None:
+    (rule,) = router_policy(dev_plan)["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+    # Google's load-balancer proxies and health checkers (global class)...
+    cidrs = sorted(p["ipBlock"]["cidr"] for p in rule["from"] if "ipBlock" in p)
+    assert cidrs == ["130.211.0.0/22", "35.191.0.0/16"]
+    # ...and team-a's client namespace (tenants[].clientNamespace) plus router.clientNamespaces
+    # (empty in dev); nobody else.
+    namespaces = [p["namespaceSelector"] for p in rule["from"] if "ipBlock" not in p]
+    assert namespaces == [{"matchLabels": {"kubernetes.io/metadata.name": "team-a-agents"}}]
+    assert all(set(p) in ({"ipBlock"}, {"namespaceSelector"}) for p in rule["from"])
+    plan = run(router={"clientNamespaces": ["ops-agents"]})
+    (rule,) = router_policy(plan)["spec"]["ingress"]
+    assert [p["namespaceSelector"]["matchLabels"] for p in rule["from"] if "ipBlock" not in p] == [
+        {"kubernetes.io/metadata.name": "ops-agents"},
+        {"kubernetes.io/metadata.name": "team-a-agents"},
+    ]
+    no_clients = [{"namespace": "team-a"}]  # a tenant without a client namespace
+    plan = run(tenants=no_clients)
+    (rule,) = router_policy(plan)["spec"]["ingress"]
+    assert all("ipBlock" in p for p in rule["from"])
+    # Without a gateway and without client namespaces: no ingress (kubectl port-forward enters
+    # the pod's own network namespace and is not subject to NetworkPolicy).
+    plan = run(gateway={"enabled": False}, tenants=no_clients)
+    assert router_policy(plan)["spec"]["ingress"] == []
+
+
+def test_regional_gateway_admits_the_proxy_only_subnet() -> None:
+    bad = run(gateway={"className": "gke-l7-rilb"})
+    assert bad.error is not None and "router.trustedProxyCidrs" in bad.error
+    assert bad.registrations == []
+    plan = run(
+        gateway={"className": "gke-l7-rilb"}, router={"trustedProxyCidrs": ["10.129.0.0/23"]}
+    )
+    (rule,) = router_policy(plan)["spec"]["ingress"]
+    assert {"ipBlock": {"cidr": "10.129.0.0/23"}} in rule["from"]
+
+
+def test_client_namespaces_cannot_be_sandbox_namespaces() -> None:
+    plan = run(router={"clientNamespaces": ["agent-sandboxes"]})
+    assert plan.error is not None and "router.clientNamespaces" in plan.error
+    plan = run(router={"clientNamespaces": ["kube-system"]})
+    assert plan.error is not None and "router.clientNamespaces" in plan.error

@@ -344,7 +344,7 @@ def test_the_sandboxes_namespace_has_a_baseline_policy(dev_plan: Plan) -> None:
     (policy,) = [
         p
         for p in dev_plan.by_type(NETWORK_POLICY)
-        if p.inputs["spec"]["podSelector"] == {}
+        if p.inputs["metadata"]["name"] == "sandboxes-baseline"
         and p.inputs["metadata"]["namespace"] == dev_plan.outputs["sandboxNamespace"]
     ]
     spec = policy.inputs["spec"]
@@ -367,7 +367,11 @@ def test_egress_allowlist_opens_exactly_the_listed_ranges() -> None:
     template = plan.by_type(TEMPLATE)[0].inputs["spec"]["networkPolicy"]["egress"]
     assert egress_reaches(template, "10.20.3.4")
     assert not egress_reaches(template, "10.21.0.1")
-    policy = next(p for p in plan.by_type(NETWORK_POLICY) if p.inputs["spec"]["podSelector"])
+    policy = next(
+        p
+        for p in plan.by_type(NETWORK_POLICY)
+        if p.inputs["spec"]["podSelector"].get("matchLabels", {}).get("agent-sandbox.dev/sandbox")
+    )
     assert egress_reaches(policy.inputs["spec"]["egress"], "172.16.5.7")
     assert not egress_reaches(policy.inputs["spec"]["egress"], "172.16.5.8")
 
@@ -385,6 +389,42 @@ def test_namespace_survives_destroy(dev_plan: Plan) -> None:
     # Deleting it would delete every sandbox and volume in it, including runtime claims.
     (ns,) = [r for r in dev_plan.by_type(NAMESPACE) if "sandboxes" in r.name]
     assert ns.options["retainOnDelete"] is True
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A LabelSelector's meaning (matchLabels and the Exists/In/NotIn/DoesNotExist operators)."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for req in selector.get("matchExpressions") or []:
+        key, op, values = req["key"], req["operator"], req.get("values") or []
+        ok = {
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+            "In": labels.get(key) in values,
+            "NotIn": labels.get(key) not in values,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def test_baseline_policy_selects_sandbox_pods_only(dev_plan: Plan) -> None:
+    """The controller labels every pod it creates for a Sandbox (the SDK reads the same label);
+    other pods in the namespace (e.g. an SDK client) are not cut off from the router."""
+    from k8s_agent_sandbox.constants import SANDBOX_NAME_HASH_LABEL
+
+    # The platform's sandbox namespace and each tenant's (components/tenant_boundary.py).
+    policies = [
+        p
+        for p in dev_plan.by_type(NETWORK_POLICY)
+        if p.inputs["metadata"]["name"] == "sandboxes-baseline"
+    ]
+    assert {p.inputs["metadata"]["namespace"] for p in policies} == {"agent-sandboxes", "team-a"}
+    for policy in policies:
+        selector = policy.inputs["spec"]["podSelector"]
+        assert _selects(selector, {SANDBOX_NAME_HASH_LABEL: "3f2a9c1b"})
+        assert not _selects(selector, {"app": "agent-runner"})
 
 
 def test_dev_namespace_enforces_baseline_because_of_the_root_vscode_sandbox(
@@ -604,7 +644,12 @@ def test_bad_egress_allowlist_entries_are_rejected(cidr: str, why: str) -> None:
 def test_ipv6_allowlist_entries_open_exactly_their_range() -> None:
     plan = run(sandboxes=with_item("sandboxes", egressAllowlist=["2001:db8:5::/48"]))
     assert plan.error is None, plan.error
-    policy = next(p for p in plan.by_type(NETWORK_POLICY) if p.inputs["spec"]["podSelector"] != {})
+    policy = next(
+        p
+        for p in plan.by_type(NETWORK_POLICY)
+        if p.inputs["metadata"]["name"].startswith("sandbox-")
+        and p.inputs["metadata"]["name"] != "sandbox-router"
+    )
     egress = policy.inputs["spec"]["egress"]
     assert egress_reaches(egress, "2001:db8:5::7")
     assert not egress_reaches(egress, "fd20:ce::254")

@@ -24,6 +24,8 @@ ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 LIMITS = "kubernetes:core/v1:LimitRange"
+CLIENTS = "team-a-agents"  # Pulumi.team-a.yaml tenant.clientNamespace
+CLIENT_KINDS = {"ServiceAccount", "Secret"}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,15 @@ def tenant_registrations(plan: Plan) -> list[Registration]:
 def test_only_resources_inside_the_tenant_namespace(team_a: Plan) -> None:
     k8s = team_a.kubernetes()
     assert k8s
-    outside = [f"{r.type} {r.name}" for r in k8s if namespace_of(r) != TENANT]
+    outside = [
+        f"{r.type} {r.name}"
+        for r in k8s
+        if not (
+            namespace_of(r) == TENANT
+            # the SDK clients' identities and token, where the clients run
+            or (namespace_of(r) == CLIENTS and r.type.rsplit(":", 1)[1] in CLIENT_KINDS)
+        )
+    ]
     assert outside == []
     assert not [r for r in team_a.registrations if r.type.startswith(("gcp:", "random:"))]
 
@@ -96,29 +106,44 @@ def test_the_tenant_registers_rbac_and_sandboxes_but_not_its_own_guardrails(
 ) -> None:
     """Issue 18, 3: namespace, Pod Security labels, quota and limits are the platform's."""
     kinds = {r.type.rsplit(":", 1)[1] for r in team_a.kubernetes()}
-    assert kinds == {"ServiceAccount", "Role", "RoleBinding", "SandboxTemplate", "SandboxWarmPool"}
+    assert kinds == {
+        "ServiceAccount",
+        "Secret",
+        "Role",
+        "RoleBinding",
+        "SandboxTemplate",
+        "SandboxWarmPool",
+    }
 
 
-def test_the_tenants_deploy_identity_needs_only_the_platforms_deployer_role(
+def test_the_tenants_deploy_identity_needs_only_the_platforms_deployer_roles(
     team_a: Plan, dev: Plan
 ) -> None:
     """Everything the tenant stack registers (with a standalone sandbox and its NetworkPolicy
-    too) is namespaced and within the sandbox-deployer Role the platform creates: no
-    cluster-scoped right."""
-    (role,) = [
-        r
-        for r in dev.by_type(ROLE)
-        if r.inputs["metadata"]["name"] == "sandbox-deployer"
-        and r.inputs["metadata"]["namespace"] == TENANT
-    ]
+    too) is namespaced and within the Roles the platform creates for its deploy identity:
+    sandbox-deployer in the sandbox namespace, sandbox-client-deployer in the clients'
+    namespace; no cluster-scoped right."""
+
+    def granted_in(namespace: str, role_name: str) -> set[tuple[str, str, str]]:
+        (role,) = [
+            r
+            for r in dev.by_type(ROLE)
+            if r.inputs["metadata"]["name"] == role_name
+            and r.inputs["metadata"]["namespace"] == namespace
+        ]
+        return {
+            (g, res, v)
+            for rule in role.inputs["rules"]
+            for g in rule["apiGroups"]
+            for res in rule["resources"]
+            for v in rule["verbs"]
+        }
+
     granted = {
-        (g, res, v)
-        for rule in role.inputs["rules"]
-        for g in rule["apiGroups"]
-        for res in rule["resources"]
-        for v in rule["verbs"]
+        TENANT: granted_in(TENANT, "sandbox-deployer"),
+        CLIENTS: granted_in(CLIENTS, "sandbox-client-deployer"),
     }
-    assert not [g for g in granted if "*" in g]
+    assert not [g for rules in granted.values() for g in rules if "*" in g]
     sandbox = {
         **tenant_cfg()[f"{NS}:sandboxes"]["templates"][0],
         "name": "one-off",
@@ -133,18 +158,42 @@ def test_the_tenants_deploy_identity_needs_only_the_platforms_deployer_role(
         "RoleBinding": "rolebindings",
         "Role": "roles",
         "ServiceAccount": "serviceaccounts",
+        "Secret": "secrets",
         "SandboxTemplate": "sandboxtemplates",
         "SandboxWarmPool": "sandboxwarmpools",
         "Sandbox": "sandboxes",
     }
-    registered = {r.type for r in plan.kubernetes()}
-    assert "kubernetes:agents.x-k8s.io/v1beta1:Sandbox" in registered
-    for type_ in registered:
+    registered = {(r.type, namespace_of(r)) for r in plan.kubernetes()}
+    assert ("kubernetes:agents.x-k8s.io/v1beta1:Sandbox", TENANT) in registered
+    assert ("kubernetes:core/v1:Secret", CLIENTS) in registered
+    for type_, namespace in registered:
         api, kind = type_.split(":")[1:]
         group = api.rsplit("/", 1)[0] if "/" in api else ""
         group = "" if group == "core" else group
         for verb in ("create", "update", "patch", "delete", "get"):
-            assert (group, plural[kind], verb) in granted, (type_, verb)
+            assert (group, plural[kind], verb) in granted[namespace], (type_, namespace, verb)
+
+
+def test_a_client_namespace_the_platform_did_not_declare_is_refused(dev: Plan) -> None:
+    plan = tenant_run(dev, tenant={"clientNamespace": "elsewhere"})
+    assert plan.registrations == [] or all(r.type == STACK_REFERENCE for r in plan.registrations)
+    assert plan.error is not None
+    assert "tenant.clientNamespace 'elsewhere'" in plan.error
+    assert "tenants[].clientNamespace" in plan.error
+
+
+def test_the_platform_creates_the_clients_namespace_and_admits_it_to_the_router(
+    dev: Plan,
+) -> None:
+    namespaces = {
+        r.inputs["metadata"]["name"]: r for r in dev.by_type("kubernetes:core/v1:Namespace")
+    }
+    clients = namespaces[CLIENTS]
+    assert clients.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
+        "restricted"
+    )
+    assert clients.options["retainOnDelete"]
+    assert CLIENTS in dev.outputs["routerClientNamespaces"]
 
 
 def test_the_platform_stack_is_read_through_a_stack_reference_named_by_the_setting(
@@ -402,13 +451,46 @@ def test_the_binding_names_the_settings_subjects(team_a: Plan) -> None:
         "name": team_a.one(ROLE).inputs["metadata"]["name"],
     }
     subjects = {(s["kind"], s["name"], s.get("namespace")) for s in binding["subjects"]}
-    expected = {("ServiceAccount", sa, TENANT) for sa in t["clientServiceAccounts"]}
+    expected = {("ServiceAccount", sa, CLIENTS) for sa in t["clientServiceAccounts"]}
     expected |= {("Group", g, None) for g in t["clientGroups"]}
     assert subjects == expected
     accounts = {
         r.inputs["metadata"]["name"] for r in team_a.by_type("kubernetes:core/v1:ServiceAccount")
     }
     assert accounts == set(t["clientServiceAccounts"])
+
+
+def test_in_cluster_clients_get_the_token_where_they_run(team_a: Plan, dev: Plan) -> None:
+    """Client pods run outside the sandbox namespace (admission forces every pod there into the
+    sandbox runtime); the token Secret they mount is written there from the platform's secret
+    output, never copied by hand, and stays a secret."""
+    (secret,) = team_a.by_type("kubernetes:core/v1:Secret")
+    assert namespace_of(secret) == CLIENTS
+    assert secret.inputs["metadata"]["name"] == dev.outputs["routerAuthSecretName"]
+    assert any(p.startswith("stringData") for p in secret.secret_paths), secret.secret_paths
+    # The value is the platform's token (the mock engine resolves the secret).
+    router = dev.one("kubernetes:core/v1:Secret", "-router-auth")
+    assert secret.inputs["stringData"] == router.inputs["stringData"]
+    accounts = team_a.by_type("kubernetes:core/v1:ServiceAccount")
+    assert accounts and all(namespace_of(a) == CLIENTS for a in accounts)
+    assert team_a.outputs["clientNamespace"] == CLIENTS
+    # The platform admits that namespace at the router (dev lists it): no warning.
+    assert not [w for w in team_a.warnings if "router.clientNamespaces" in w]
+
+
+def test_client_namespace_settings_are_checked(dev: Plan) -> None:
+    plan = tenant_run(dev, tenant={"clientNamespace": None})
+    assert plan.error is not None and "tenant.clientNamespace" in plan.error
+    assert plan.registrations == []
+    plan = tenant_run(dev, tenant={"clientNamespace": TENANT})
+    assert plan.error is not None and "tenant.clientNamespace" in plan.error
+    # A platform that declared no client namespace for the tenant: nowhere for its clients.
+    undeclared = run("dev", tenants=[{"namespace": TENANT}])
+    assert undeclared.error is None, undeclared.error
+    refused = tenant_run(undeclared)
+    assert refused.error is not None
+    assert f"tenant.clientNamespace '{CLIENTS}'" in refused.error
+    assert "it declared none" in refused.error and "tenants[].clientNamespace" in refused.error
 
 
 def test_without_subjects_there_is_a_role_but_no_binding(dev: Plan) -> None:
@@ -430,10 +512,14 @@ def test_sandboxes_accept_traffic_only_from_the_platforms_router(team_a: Plan) -
 
 
 def test_the_platform_gives_the_tenant_namespace_its_baseline_network_policy(dev: Plan) -> None:
-    # Sandboxes clients create at run time: no ingress, the sandbox egress.
+    # Sandboxes clients create at run time: no ingress, the sandbox egress; sandbox pods (the
+    # controller's label) as in the platform's own sandbox namespace.
     policy = boundary_of(dev, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
     spec = policy.inputs["spec"]
-    assert spec["podSelector"] == {} and sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+    assert spec["podSelector"] == {
+        "matchExpressions": [{"key": "agents.x-k8s.io/sandbox-name-hash", "operator": "Exists"}]
+    }
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
     assert "ingress" not in spec or spec["ingress"] in (None, [])
 
 

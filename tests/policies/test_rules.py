@@ -7,9 +7,11 @@ pulumi_policy's unknown-checking proxies (Mappings, not dicts) — see ``proxied
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi_policy.proxy import (
     UNKNOWN_ARRAY_VALUE,
     UNKNOWN_BOOLEAN_VALUE,
@@ -19,6 +21,7 @@ from pulumi_policy.proxy import (
 
 from components import constants as cc
 from components.machines import _NOT_SUPPORTED, SUPPORTED_SERIES
+from policies import constants as pc
 from policies import rules
 
 SANDBOX = cc.SANDBOX_TYPE
@@ -512,6 +515,51 @@ def test_an_unauthenticated_router_is_caught(value: str) -> None:
     env = [{"name": "ALLOW_UNAUTHENTICATED_ROUTER", "value": value}]
     (message,) = rules.router_authentication_required(DEPLOYMENT, proxied(router(env)))
     assert "ALLOW_UNAUTHENTICATED_ROUTER" in message
+
+
+def go_router(upstream: Path, *extra_args: str) -> dict[str, Any]:
+    """Upstream's Go router Deployment (go-sandbox-router-deploy), as a platform would label it."""
+    path = upstream / "agent-sandbox/examples/go-sandbox-router-deploy/deployment.yaml"
+    deployment = yaml.safe_load(path.read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    container["args"] = [*container.get("args", []), *extra_args]
+    deployment["metadata"]["labels"] = dict(cc.ROUTER_APP_LABEL)
+    deployment["spec"]["template"]["metadata"]["labels"] = dict(cc.ROUTER_APP_LABEL)
+    return dict(deployment)
+
+
+def test_the_go_router_as_upstream_deploys_it_is_open(upstream: Path) -> None:
+    """Its image reads no ROUTER_AUTH_TOKEN, and upstream's Deployment sets no --authz-mode
+    (default allow-all): the rule must not pass it for lack of ALLOW_UNAUTHENTICATED_ROUTER."""
+    (message,) = rules.router_authentication_required(DEPLOYMENT, proxied(go_router(upstream)))
+    assert "--authz-mode=allow-all" in message
+
+
+@pytest.mark.parametrize(
+    ("args", "ok"),
+    [
+        (("--authz-mode=scoped-token", "--authz-scoped-token-secret-file=/s/key"), True),
+        (("--authz-mode", "scoped-token"), True),
+        (("--authz-mode=tokenreview", "--authz-tokenreview-require-token=true"), True),
+        (("--authz-mode=tokenreview",), False),  # tokenless requests still pass
+        (("--authz-mode=allow-all",), False),
+    ],
+)
+def test_the_go_router_needs_an_enforcing_authz_mode(
+    upstream: Path, args: tuple[str, ...], ok: bool
+) -> None:
+    violations = rules.router_authentication_required(
+        DEPLOYMENT, proxied(go_router(upstream, *args))
+    )
+    assert (violations == []) is ok, violations
+
+
+def test_go_router_flags_are_upstreams(upstream: Path) -> None:
+    folder = upstream / "agent-sandbox/examples/go-sandbox-router-deploy"
+    text = "".join(p.read_text() for p in folder.iterdir())
+    assert f"{pc.GO_ROUTER_AUTHZ_FLAG}=tokenreview" in text
+    assert f"{pc.GO_ROUTER_AUTHZ_FLAG}=allow-all" in text
+    assert f"/{pc.GO_ROUTER_IMAGE_NAME}:" in text
 
 
 def test_only_the_router_is_a_router() -> None:
