@@ -14,6 +14,7 @@ from pydantic import (
 from ..machines import DISK_TYPES, MachineSpec, machine_spec
 from . import gcp_rules
 from .base import Dns1123Name, _Model
+from .k8s_rules import Rfc3339Time, parse_time
 
 
 class SystemPoolSettings(_Model):
@@ -43,20 +44,41 @@ class SystemPoolSettings(_Model):
 class MaintenanceWindowSettings(_Model):
     """GKE's recurring maintenance window (RFC 3339 times, RFC 5545 RRULE)."""
 
-    start_time: str = Field(..., min_length=1)
-    end_time: str = Field(..., min_length=1)
+    start_time: Rfc3339Time
+    end_time: Rfc3339Time
     recurrence: str = Field(..., min_length=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> MaintenanceWindowSettings:
+        _ends_after_start(self.start_time, self.end_time, "cluster.maintenance.window")
+        return self
 
 
 class MaintenanceExclusionSettings(_Model):
     name: Dns1123Name
-    start_time: str = Field(..., min_length=1)
-    end_time: str = Field(..., min_length=1)
+    start_time: Rfc3339Time
+    end_time: Rfc3339Time
     # NO_UPGRADES | NO_MINOR_UPGRADES | NO_MINOR_OR_NODE_UPGRADES: the last keeps nodes (and so
     # running sandboxes) in place.
     scope: Literal["NO_UPGRADES", "NO_MINOR_UPGRADES", "NO_MINOR_OR_NODE_UPGRADES"] = (
         "NO_MINOR_OR_NODE_UPGRADES"
     )
+
+    @model_validator(mode="after")
+    def _order(self) -> MaintenanceExclusionSettings:
+        _ends_after_start(
+            self.start_time, self.end_time, f"cluster.maintenance.exclusions '{self.name}'"
+        )
+        return self
+
+
+def _ends_after_start(start: str, end: str, where: str) -> None:
+    # GKE refuses a window or exclusion that ends before it starts only at `pulumi up`.
+    if parse_time(end) <= parse_time(start):
+        raise ValueError(
+            f"{where}.endTime {end} is not after its startTime {start}; swap them or move "
+            "endTime later"
+        )
 
 
 class MaintenanceSettings(_Model):

@@ -1,5 +1,6 @@
-"""Kubernetes rules the settings are checked against beyond their types: image references and
-the DNS-1035 names a Service needs.
+"""Kubernetes rules the settings are checked against beyond their types: image references, the
+DNS-1035 names a Service needs, and RFC 3339 times (Kubernetes' metav1.Time, and the format GKE's
+maintenance policy takes).
 
 Sources: the container image reference grammar (github.com/distribution/reference,
 reference.go) that kubelet and containerd parse with; Service names are DNS-1035 labels
@@ -9,9 +10,10 @@ reference.go) that kubelet and containerd parse with; Service names are DNS-1035
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from .reference import describe_validator
 
@@ -52,3 +54,38 @@ describe_validator(
 
 def dns1035(name: str) -> bool:
     return len(name) <= 63 and bool(DNS1035.match(name))
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    # An unquoted timestamp reaches us as a datetime when a YAML 1.1 parser read the file.
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(
+                f"'{value.isoformat()}' has no time zone; write it quoted with a zone, like "
+                '"2026-12-31T23:59:59Z"'
+            )
+        return value.isoformat().replace("+00:00", "Z")
+    if not isinstance(value, str):
+        return value  # the str type refuses it, in words
+    try:
+        ok = bool(_RFC3339.match(value)) and bool(parse_time(value))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"'{value}' is not an RFC 3339 time with a zone; write it like "
+            '"2026-12-31T23:59:59Z" (quoted)'
+        )
+    return value
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 time (already checked by ``Rfc3339Time``) as an aware datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+Rfc3339Time = Annotated[str, BeforeValidator(_rfc3339)]
+describe_validator(_rfc3339, 'an RFC 3339 time with a zone, quoted (e.g. "2026-12-31T23:59:59Z")')

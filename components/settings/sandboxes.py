@@ -19,7 +19,7 @@ from pydantic import (
 
 from .. import constants as c
 from .base import DNS1123, ByteQuantity, NestedSettingError, ResourceSettings, _Model
-from .k8s_rules import ImageRef, dns1035
+from .k8s_rules import ImageRef, Rfc3339Time, dns1035, parse_time
 from .reference import describe_pattern, describe_validator
 
 
@@ -63,7 +63,6 @@ _LABEL_VALUE = re.compile(rf"^({_LABEL_NAME})?$")
 # Label key prefixes the controller, Kubernetes and this platform write themselves.
 _RESERVED_LABEL_PREFIXES = ("agents.x-k8s.io", "kubernetes.io", "k8s.io", "agent-sandbox.dev")
 _RESERVED_SUFFIXES = tuple(f".{p}" for p in _RESERVED_LABEL_PREFIXES)
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _SVC_NAME_LETTER = re.compile(r"[a-z]")
 
 
@@ -380,42 +379,17 @@ class WarmPoolSettings(_Model):
 class SandboxSettings(WorkloadSettings):
     operating_mode: Literal["Running", "Suspended"] = "Running"
     # RFC 3339 time (quote it in YAML) after which the controller shuts the sandbox down.
-    shutdown_time: str | None = Field(
+    shutdown_time: Rfc3339Time | None = Field(
         None,
         description="an RFC 3339 time with a zone, in the future, quoted in YAML "
         '(e.g. "2026-12-31T23:59:59Z"), or null',
     )
     shutdown_policy: Literal["Retain", "Delete"] = "Retain"
 
-    @field_validator("shutdown_time", mode="before")
-    @classmethod
-    def _unquoted_time(cls, value: object) -> object:
-        # An unquoted timestamp reaches us as a datetime when a YAML 1.1 parser read the file.
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                raise ValueError(
-                    f"'{value.isoformat()}' has no time zone; write it quoted with a zone, like "
-                    '"2026-12-31T23:59:59Z"'
-                )
-            return value.isoformat().replace("+00:00", "Z")
-        return value
-
     @field_validator("shutdown_time")
     @classmethod
-    def _rfc3339(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            ok = bool(_RFC3339.match(value)) and bool(datetime.fromisoformat(value))
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(
-                f"'{value}' is not an RFC 3339 time with a zone; write it like "
-                '"2026-12-31T23:59:59Z" (quoted)'
-            )
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if when <= datetime.now(UTC):
+    def _future(cls, value: str | None) -> str | None:
+        if value is not None and parse_time(value) <= datetime.now(UTC):
             raise ValueError(
                 f"'{value}' is already past: the controller would shut the sandbox down as soon "
                 "as it exists (and delete it with shutdownPolicy: Delete); set a future time or "

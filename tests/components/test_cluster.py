@@ -191,6 +191,40 @@ def test_exclusions_without_a_window_are_refused() -> None:
     assert plan.error is not None and "cluster.maintenance.window" in plan.error
 
 
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        # GKE takes RFC 3339 times with a zone; it would refuse these only at `pulumi up`.
+        ({"startTime": "next saturday", "endTime": "2026-01-03T08:00:00Z"}, "not an RFC 3339"),
+        ({"startTime": "2026-01-03 02:00", "endTime": "2026-01-03T08:00:00Z"}, "not an RFC 3339"),
+        ({"startTime": "2026-01-03T08:00:00Z", "endTime": "2026-01-03T02:00:00Z"}, "not after"),
+    ],
+)
+def test_maintenance_times_gke_would_refuse_are_refused_first(
+    window: dict[str, str], expected: str
+) -> None:
+    plan = run(
+        cluster={"maintenance": {"window": {**window, "recurrence": "FREQ=WEEKLY;BYDAY=SA"}}}
+    )
+    assert plan.registrations == []
+    assert plan.error is not None and "cluster.maintenance.window" in plan.error
+    assert expected in plan.error
+    excluded = run(
+        cluster={
+            "maintenance": {
+                "window": {
+                    "startTime": "2026-01-03T02:00:00Z",
+                    "endTime": "2026-01-03T08:00:00Z",
+                    "recurrence": "FREQ=WEEKLY;BYDAY=SA",
+                },
+                "exclusions": [{"name": "launch", **window}],
+            }
+        }
+    )
+    assert excluded.error is not None and "cluster.maintenance.exclusions" in excluded.error
+    assert expected in excluded.error
+
+
 def test_managed_addon_pins_the_gke_version_that_serves_v1beta1() -> None:
     # Issue 12.14.
     assert "minMasterVersion" not in run().one(GKE).inputs
