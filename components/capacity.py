@@ -33,6 +33,7 @@ from typing import Any
 
 from . import constants as c
 from .settings import PlatformSettings, ResourceSettings
+from .settings.quantities import parse as quantity
 
 # DaemonSet pods GKE and we run on every node (dataplane, logging, metadata server, CSI,
 # kata-deploy…): pod slots on top of the sandboxes.
@@ -56,18 +57,6 @@ _GKE_CPU_TIERS: tuple[tuple[float, Fraction], ...] = (
     (math.inf, Fraction(25, 10000)),
 )
 
-_SUFFIX = {
-    "": Fraction(1),
-    "m": Fraction(1, 1000),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "Ki": Fraction(2**10),
-    "Mi": Fraction(2**20),
-    "Gi": Fraction(2**30),
-    "Ti": Fraction(2**40),
-}
 
 
 def _tiered(total: float, tiers: tuple[tuple[float, Fraction], ...]) -> Fraction:
@@ -87,12 +76,6 @@ def gke_allocatable_memory_mib(memory_mib: int) -> Fraction:
 
 def gke_allocatable_cpu_millis(vcpus: int) -> Fraction:
     return vcpus * 1000 - _tiered(vcpus * 1000, _GKE_CPU_TIERS)
-
-
-def quantity(value: str) -> Fraction:
-    """A Kubernetes quantity (settings already checked its shape) in base units."""
-    number = value.rstrip("KMGTikm")
-    return Fraction(number) * _SUFFIX[value[len(number) :]]
 
 
 def overhead(runtime_class: str) -> tuple[Fraction, Fraction]:

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import constants as c
-from .capacity import overhead, quantity
+from .capacity import overhead
 from .cluster import ADOPT_EXISTING_OBJECTS
 from .platform_contract import PlatformContract
 from .sandboxes import SandboxSet, SandboxSetArgs, sandboxes_exports
@@ -34,6 +34,7 @@ from .settings import (
     TenantSettings,
     WorkloadSettings,
 )
+from .settings.quantities import parse as quantity
 
 core = k8s.core.v1
 meta = k8s.meta.v1

@@ -55,3 +55,14 @@ ADOPTABLE_CLUSTER = {
 def adoptable(name: str = "agent-sandbox-dev") -> dict[str, dict[str, Any]]:
     """``gke_clusters`` for ``run``: the dev stack's cluster, ready to adopt."""
     return {name: dict(ADOPTABLE_CLUSTER)}
+
+
+def refused(*expected: str, stack: str = "dev", **sections: Any) -> str:
+    """The stack with ``sections`` patched in is refused before anything registers, with a
+    message that contains each of ``expected``; returns the message."""
+    plan = run(stack, **sections)
+    assert plan.error is not None, "expected a settings error"
+    assert plan.registrations == [], "a bad setting must register nothing"
+    for text in expected:
+        assert text in plan.error, plan.error
+    return plan.error

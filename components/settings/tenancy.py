@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -13,6 +12,7 @@ from pydantic.alias_generators import to_snake
 
 from .. import constants as c
 from .base import ByteQuantity, CpuQuantity, Dns1123Name, _Model
+from .quantities import parse
 from .reference import describe_pattern
 
 
@@ -39,13 +39,6 @@ class AdmissionSettings(_Model):
                 "admission.sandboxNamespaces lists a namespace twice; list each namespace once"
             )
         return self
-
-
-def _quantity(value: str) -> Fraction:
-    # capacity.py parses quantities and imports this module: import it when first needed.
-    from ..capacity import quantity
-
-    return quantity(value)
 
 
 class TenantQuotaSettings(_Model):
@@ -140,12 +133,12 @@ def _check_quota_and_limits(
         request = getattr(lim, f"default_request_{res}")
         default, most = getattr(lim, f"default_{res}"), getattr(lim, f"max_{res}")
         total = getattr(quota, res)
-        if not _quantity(request) <= _quantity(default) <= _quantity(most):
+        if not parse(request) <= parse(default) <= parse(most):
             raise ValueError(
                 f"{where}.limits: defaultRequest{unit} ({request}) <= default{unit} "
                 f"({default}) <= max{unit} ({most}) must hold; adjust them"
             )
-        if _quantity(most) > _quantity(total):
+        if parse(most) > parse(total):
             raise ValueError(
                 f"{where}.limits.max{unit} ({most}) is above {where}.quota.{res} ({total}): "
                 f"no container that large fits the namespace; lower max{unit} or raise the quota"

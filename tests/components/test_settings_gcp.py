@@ -6,16 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import run
-
-
-def refused(*expected: str, **sections: Any) -> str:
-    plan = run(**sections)
-    assert plan.error is not None, "expected a settings error"
-    assert plan.registrations == [], "a bad setting must register nothing"
-    for text in expected:
-        assert text in plan.error, plan.error
-    return plan.error
+from helpers import refused, run
 
 
 @pytest.mark.parametrize(

@@ -6,19 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import run
+from helpers import refused, run
 
 from components import constants as c
 from components.settings import SettingsError, parse_settings
-
-
-def refused(*expected: str, stack: str = "dev", **sections: Any) -> str:
-    plan = run(stack, **sections)
-    assert plan.error is not None, "expected a settings error"
-    assert plan.registrations == [], "a bad setting must register nothing"
-    for text in expected:
-        assert text in plan.error, plan.error
-    return plan.error
 
 
 @pytest.mark.parametrize(

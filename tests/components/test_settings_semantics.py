@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from helpers import config, run
+from helpers import config, refused, run
 
 from components.settings import SettingsError, config_sections, parse_settings
 from offline.engine import evaluate
@@ -32,15 +32,6 @@ def sandbox(**patch: Any) -> dict[str, Any]:
 
 def with_sandbox(**patch: Any) -> dict[str, Any]:
     return {**NO_SANDBOXES, "sandboxes": [sandbox(**patch)]}
-
-
-def refused(*expected: str, **sections: Any) -> str:
-    plan = run(**sections)
-    assert plan.error is not None, "expected a settings error"
-    assert plan.registrations == [], "a bad setting must register nothing"
-    for text in expected:
-        assert text in plan.error, plan.error
-    return plan.error
 
 
 def resources(requests: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
