@@ -1,12 +1,12 @@
 """Composition root: stack config -> settings -> the component of the stack's role -> outputs.
 
 role (Pulumi.<stack>.yaml): platform | all-in-one -> SandboxPlatform; tenant -> Tenant, which
-reads its platform stack through a StackReference (components/roles.py).
+reads its platform stack through a StackReference (components/composition/roles.py).
 """
 
 import pulumi
 
-from components.roles import build
+from components.composition.roles import build
 from components.settings import load_settings
 
 settings = load_settings()  # every check runs here and in preflight: bad input registers nothing

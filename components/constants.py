@@ -61,7 +61,8 @@ CONTROLLER_READINESS_PATH = "/readyz"
 # The controller image's non-root user (distroless "nonroot"); pinned so runAsNonRoot holds even
 # if an image names its user instead of numbering it.
 CONTROLLER_RUN_AS_USER = 65532
-# Environment knobs for where the release manifest comes from (components/release_manifest.py):
+# Environment knobs for where the release manifest comes from
+# (components/agent_sandbox/release_manifest.py):
 # a directory holding <version>/sandbox-with-extensions.yaml or sandbox-with-extensions.yaml,
 # searched before the download cache (air-gapped hosts, the test suite) ...
 AGENT_SANDBOX_MANIFEST_DIR_ENV = "AGENT_SANDBOX_MANIFEST_DIR"
@@ -331,7 +332,7 @@ SAFE_SYSCTLS = (
     "net.ipv4.tcp_keepalive_probes",
 )
 
-# --- tenants (components/tenant.py) ---------------------------------------------------------
+# --- tenants (components/composition/tenant.py) ----------------------------------------------
 TENANT_COMPONENT = "tenant"
 TENANT_QUOTA_NAME = "sandbox-quota"
 TENANT_LIMIT_RANGE_NAME = "sandbox-limits"

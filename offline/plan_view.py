@@ -10,7 +10,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from components import constants as c
-from components.cluster import DEPLOYER_ROLES, NESTED_VIRTUALIZATION_CONSTRAINT, REQUIRED_APIS
+from components.gke.cluster import DEPLOYER_ROLES, NESTED_VIRTUALIZATION_CONSTRAINT, REQUIRED_APIS
 
 from .engine import Plan, Registration
 from .graph import (

@@ -42,7 +42,8 @@ def run(
 
 
 # What getCluster answers for an adopted GKE cluster that has everything the platform checks
-# (components/preflight.py); offline/engine.py answers an undescribed cluster with none of it.
+# (components/composition/preflight.py); offline/engine.py answers an undescribed cluster with
+# none of it.
 ADOPTABLE_CLUSTER = {
     "workloadIdentityConfigs": [{"workloadPool": "my-gcp-project.svc.id.goog"}],
     "networkingMode": "VPC_NATIVE",

@@ -356,7 +356,7 @@ class PlatformSettings(_Model):
         for key, i, item in self.sandboxes.workloads:
             rc = item.runtime_class
             # A tenant's classes are the platform's: checked against its stack outputs
-            # (components/tenant.py), not against this stack's isolation section.
+            # (components/composition/tenant.py), not against this stack's isolation section.
             if self.role != "tenant" and rc is not None and rc not in installed:
                 raise ValueError(
                     f"sandboxes.{key}[{i}].runtimeClass: '{item.name}' asks for '{rc}', which "

@@ -11,7 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..machines import DISK_TYPES, MachineSpec, machine_spec
+from ..gke.machines import DISK_TYPES, MachineSpec, machine_spec
 from . import gcp_rules
 from .base import Dns1123Name, _Model
 from .k8s_rules import Rfc3339Time, parse_time
@@ -116,7 +116,7 @@ class ClusterSettings(_Model):
     # create: a new GKE Standard cluster; existing: a GKE cluster by name/location (we add the
     # sandbox pool); kubeconfig: any cluster by context, no GCP resource at all; platform-stack
     # (tenant stacks only, their default): the cluster of tenant.platformStack, reached through
-    # that stack's kubeconfig output (components/platform_contract.py).
+    # that stack's kubeconfig output (components/composition/platform_contract.py).
     mode: Literal["create", "existing", "kubeconfig", "platform-stack"] = "create"
     project: str | None = None
     location: str | None = None
@@ -275,7 +275,7 @@ class NodePoolSettings(_Model):
         spec = self.machine  # raises a ValueError naming nodePool.machineType
         supported = DISK_TYPES.get(spec.series)
         # A series that cannot nest is refused for Kata first (settings cross-layer checks);
-        # for gVisor its disks are checked in components/preflight.py.
+        # for gVisor its disks are checked in components/composition/preflight.py.
         if spec.nested_virtualization and supported and self.disk_type not in supported:
             raise ValueError(
                 f"nodePool.diskType '{self.disk_type}' cannot be attached to "

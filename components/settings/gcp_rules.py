@@ -34,7 +34,7 @@ from collections.abc import Mapping
 GKE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 GKE_NAME_MAX = 40
 AUTONAME_SUFFIX = len("-") + 7  # Pulumi autonaming: "-" + 7 hex digits
-NODE_POOL_LOGICAL_SUFFIX = "-pool"  # components/node_pool.py names the pool <name>-pool
+NODE_POOL_LOGICAL_SUFFIX = "-pool"  # components/gke/node_pool.py names the pool <name>-pool
 NODE_POOL_NAME_MAX = GKE_NAME_MAX - len(NODE_POOL_LOGICAL_SUFFIX) - AUTONAME_SUFFIX
 PROJECT_ID = re.compile(r"^([a-z0-9][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")

@@ -23,9 +23,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import constants as c
-from components.platform import SandboxPlatform, SandboxPlatformArgs
+from components.composition.platform import SandboxPlatform, SandboxPlatformArgs
+from components.composition.tenant import CLIENT_RULES
 from components.settings import parse_settings
-from components.tenant import CLIENT_RULES
 
 config = pulumi.Config()
 settings = parse_settings(

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from components import constants as cc
-from components.machines import SUPPORTED_SERIES
+from components.gke.machines import SUPPORTED_SERIES
 from components.settings import RouterSettings, SandboxesSettings
 from offline.engine import Plan
 from policies import constants as pc

@@ -20,7 +20,7 @@ from pulumi_policy.proxy import (
 )
 
 from components import constants as cc
-from components.machines import _NOT_SUPPORTED, SUPPORTED_SERIES
+from components.gke.machines import _NOT_SUPPORTED, SUPPORTED_SERIES
 from policies import constants as pc
 from policies import rules
 
@@ -294,7 +294,7 @@ def test_a_hardened_pod_passes() -> None:
             lambda s: s.update(ephemeralContainers=[{"name": "dbg", "image": "busybox"}]),
             "ephemeralContainers[0] ('dbg') must set securityContext.allowPrivilegeEscalation",
         ),
-        # the admission backstop's further checks (components/admission.py)
+        # the admission backstop's further checks (components/isolation/admission.py)
         (
             lambda s: s["containers"][0].update(ports=[{"containerPort": 22, "hostPort": 22}]),
             "binds host port 22",
