@@ -94,8 +94,9 @@ def test_readme_diagram_names_every_component_and_only_real_ones() -> None:
 
     diagram = README.split("```mermaid", 1)[1].split("```", 1)[0]
     components = set()
-    for path in sorted((ROOT / "components").glob("*.py")):
-        module = importlib.import_module(f"components.{path.stem}")
+    for path in sorted((ROOT / "components").rglob("*.py")):
+        dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        module = importlib.import_module(dotted.removesuffix(".__init__"))
         for name, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, pulumi.ComponentResource) and obj.__module__ == module.__name__:
                 components.add(name)
