@@ -200,6 +200,7 @@ class SandboxPlatform(pulumi.ComponentResource):
             "sandboxPool": self.node_pool.node_pool.name if self.node_pool else None,
             # what only the tenant contract needs (components/composition/platform_contract.py)
             **contract_exports(s),
+            "blockedEgress": blocked_egress,
             **isolation_exports(s.isolation, self.isolation),
             **control_plane_exports(self.control_plane, checked.control_plane_manifest),
             **router_exports(self.router),

@@ -12,6 +12,7 @@ token) stay Pulumi secrets end to end.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,8 @@ from ..settings import PlatformSettings, SettingsError, TenantBoundarySettings
 
 # Bumped when an output changes meaning or a required one is added.
 # 2: the platform declares and creates each tenant's boundary (tenants).
-CONTRACT_VERSION = 2
+# 3: blockedEgress, the addresses a tenant's sandbox egress rules must except.
+CONTRACT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ OUTPUTS: tuple[ContractOutput, ...] = (
         "tenants",
         "the tenants the platform declares and creates: namespace, podSecurity, quota, limits, "
         "runtimeClasses ([] = all); a tenant stack deploys only into its own",
+    ),
+    ContractOutput(
+        "blockedEgress",
+        "CIDRs beyond the private ranges that sandbox egress must never reach (the cluster's "
+        "public endpoint; [] when it has none): every egress rule a tenant adds excepts them",
     ),
     ContractOutput(
         "sandboxNamespace",
@@ -149,6 +156,7 @@ class PlatformContract:
     router_auth_token: pulumi.Output[str] | None = None
     gateway: GatewayCoordinates | None = None
     router_client_namespaces: tuple[str, ...] = ()
+    blocked_egress: tuple[str, ...] = ()
 
 
 def _fail(stack: str, problem: str) -> SettingsError:
@@ -185,6 +193,9 @@ def parse_contract(
         raise _fail(stack, f"exports defaultRuntimeClass {default!r}, not one of runtimeClasses")
     if not isinstance(admission, (list, tuple)):
         raise _fail(stack, f"exports admissionNamespaces {admission!r}, not a list")
+    blocked = outputs["blockedEgress"]
+    if not isinstance(blocked, (list, tuple)) or not all(_is_cidr(x) for x in blocked):
+        raise _fail(stack, f"exports blockedEgress {blocked!r}, not a list of CIDRs")
 
     tenants: dict[str, TenantBoundarySettings] = {}
     raw_tenants = outputs["tenants"]
@@ -235,7 +246,18 @@ def parse_contract(
         router_client_namespaces=tuple(
             str(n) for n in outputs.get("routerClientNamespaces") or ()
         ),
+        blocked_egress=tuple(blocked),
     )
+
+
+def _is_cidr(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        return False
+    return True
 
 
 def read_platform_contract(

@@ -343,7 +343,13 @@ class Tenant(pulumi.ComponentResource):
 
         self.provider = tenant_provider(f"{name}-k8s", s, contract, self)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        self.sandboxes = SandboxSet(f"{name}-sandboxes", SandboxSetArgs(resolved), k8s_opts)
+        self.sandboxes = SandboxSet(
+            f"{name}-sandboxes",
+            # The platform's exclusions (its cluster endpoint): a tenant's egress rules add to
+            # the platform's baseline, so each must except them too.
+            SandboxSetArgs(resolved, blocked_egress=contract.blocked_egress),
+            k8s_opts,
+        )
         # The platform stack created the namespace (tenants[]).
         namespace = self.sandboxes.namespace
         labels = {**c.COMMON_LABELS, c.COMPONENT_LABEL: c.TENANT_COMPONENT}

@@ -251,7 +251,12 @@ def test_an_explicit_runtime_class_must_be_installed_by_the_platform(dev: Plan) 
     assert tenant_registrations(plan) == []
 
 
-@pytest.mark.parametrize("output", ["runtimeClasses", "defaultRuntimeClass", "contractVersion"])
+@pytest.mark.parametrize(
+    # blockedEgress: an older platform (contract 2) did not export it, and a tenant must not
+    # guess that there is nothing to exclude.
+    "output",
+    ["runtimeClasses", "defaultRuntimeClass", "contractVersion", "blockedEgress"],
+)
 def test_a_missing_platform_output_is_a_clear_error_and_registers_nothing(
     dev: Plan, output: str
 ) -> None:
@@ -633,3 +638,31 @@ def test_tenants_whose_quotas_outgrow_the_shared_pool_are_warned_about(dev: Plan
     assert declared()["quota"]["pods"] <= room
     plan = platform_with(quota={"pods": room + 1})
     assert [w for w in plan.warnings if f"add up to {room + 1}" in w]
+
+
+def test_tenant_sandbox_egress_never_reaches_the_platforms_cluster_endpoint(
+    team_a: Plan, dev: Plan
+) -> None:
+    # Issue 18.5 on tenant stacks: NetworkPolicies are a union, so each rule a tenant's
+    # templates and sandboxes add that opens the internet must except the API server's public
+    # address too, or it undoes the platform's baseline. The tenant learns it from the contract.
+    from offline.engine import MOCK_ENDPOINT
+
+    endpoint = f"{MOCK_ENDPOINT}/32"
+    assert dev.outputs["blockedEgress"] == [endpoint]
+    specs = [
+        *(
+            r.inputs["spec"]
+            for r in team_a.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        ),
+        *(r.inputs["spec"]["networkPolicy"] for r in team_a.by_type(TEMPLATE)),
+    ]
+    blocks = [
+        peer["ipBlock"]
+        for spec in specs
+        for rule in spec.get("egress", [])
+        for peer in rule.get("to", [])
+        if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"
+    ]
+    assert blocks, "team-a's sandboxes open no internet egress: the test would prove nothing"
+    assert all(endpoint in b["except"] for b in blocks)
